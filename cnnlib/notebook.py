@@ -1,0 +1,129 @@
+"""Set-up shared by every chapter: device, quick mode, glued numbers, run descriptions.
+
+Each chapter starts with::
+
+    from cnnlib.notebook import setup, glue
+    ctx = setup()
+    print(ctx.describe())
+
+``setup`` works the same in Colab, in Jupyter and under the tests (nbval), so the chapters never branch on
+where they run except through ``ctx.quick`` (tiny data, few steps: the tests) and ``ctx.device``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import random
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["NotebookContext", "setup", "glue", "is_quick", "device_name", "QUICK_ENV"]
+
+#: Environment variable that switches the chapters to quick mode (set by ``make test``).
+QUICK_ENV = "CNNLIB_QUICK"
+
+# The MIME prefix and metadata key that myst-nb's ``glue`` uses; repeating the protocol here lets the
+# chapters glue numbers without importing myst-nb (Colab does not have it).
+_GLUE_PREFIX = "application/papermill.record/"
+
+
+def is_quick() -> bool:
+    """Whether quick mode is on (``CNNLIB_QUICK=1``): the tests' small data and few steps."""
+    return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _host() -> str:
+    if "google.colab" in sys.modules:
+        return "colab"
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with every notebook host
+        return "script"
+    shell = get_ipython()
+    return "jupyter" if shell is not None and "IPKernelApp" in getattr(shell, "config", {}) else "script"
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name of ``device``, e.g. ``"NVIDIA H100 80GB HBM3"`` or ``"CPU (x86_64, 2 threads)"``."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({platform.machine() or 'unknown'}, {torch.get_num_threads()} threads)"
+
+
+@dataclass
+class NotebookContext:
+    """What a chapter needs to know about where it runs.
+
+    Attributes:
+        device: ``cuda`` when a GPU is visible, else ``cpu``.
+        quick: quick mode (tests): use tiny data and few steps.
+        host: ``"colab"``, ``"jupyter"`` or ``"script"``.
+        seed: the seed given to Python's and torch's generators.
+        started: when :func:`setup` ran (UTC).
+    """
+
+    device: torch.device
+    quick: bool
+    host: str
+    seed: int
+    started: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
+
+    def describe(self) -> str:
+        """One line saying what produced this run: device, torch version, date."""
+        mode = " in quick mode" if self.quick else ""
+        when = self.started.strftime("%Y-%m-%d %H:%M UTC")
+        return (
+            f"Run on {device_name(self.device)} with torch {torch.__version__}{mode}, "
+            f"started {when} ({self.host})."
+        )
+
+    def elapsed(self) -> float:
+        """Seconds since :func:`setup` ran."""
+        return (_dt.datetime.now(_dt.timezone.utc) - self.started).total_seconds()
+
+
+def setup(*, seed: int = 0, device: str | torch.device | None = None) -> NotebookContext:
+    """Prepare a chapter: seed the generators, pick the device, read quick mode.
+
+    Args:
+        seed: seed for ``random`` and ``torch``.
+        device: force a device; by default ``cuda`` if available, else ``cpu``.
+
+    Returns:
+        The :class:`NotebookContext` the chapter passes around.
+    """
+    random.seed(seed)
+    torch.manual_seed(seed)
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return NotebookContext(device=torch.device(device), quick=is_quick(), host=_host(), seed=seed)
+
+
+def glue(name: str, value: Any, *, display: bool = False) -> None:
+    """Make ``value`` available to the prose as ``{glue:text}`name```.
+
+    Writes the same output as ``myst_nb.glue`` (a display-data output with ``scrapbook`` metadata), so the book
+    builder finds it, but does not need myst-nb to be installed.
+
+    Args:
+        name: unique key used in the markdown roles.
+        value: any object; what the book shows is its text (or HTML/PNG) representation.
+        display: also show the value in the notebook.
+    """
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display as ipy_display
+
+    if not name or not isinstance(name, str):
+        raise ValueError(f"glue needs a non-empty string name, got {name!r}")
+    bundle, metadata = format_display_data(value)
+    prefix = "" if display else _GLUE_PREFIX
+    metadata = dict(metadata)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
+    ipy_display({prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)

@@ -1,0 +1,109 @@
+"""The interactive-view mechanism: live controls, caching, and the static HTML twin."""
+
+import re
+
+import pytest
+
+import ipywidgets
+from cnnlib.widgets import Choice, Explorer, Slider, Toggle
+
+
+def make(calls):
+    def render(layers, kernel, bn):
+        calls.append((layers, kernel, bn))
+        return f"<p>rf={1 + layers * (kernel - 1)} bn={bn}</p>"
+
+    return Explorer(
+        render,
+        {"layers": Slider("layers", 1, 4, value=2), "kernel": Choice("kernel", [3, 5, 7]), "bn": Toggle("BN")},
+        title="demo",
+    )
+
+
+def test_live_controls_rerender_and_cache():
+    calls = []
+    ex = make(calls)
+    box = ex.widget
+    assert isinstance(box, ipywidgets.VBox)
+    assert "rf=5" in ex.current_html
+    ex.controls["kernel"].value = 2  # index of 7 in the drop-down
+    assert ex.values["kernel"] == 7
+    out = ex._output.outputs[-1]["data"]["text/html"]
+    assert "rf=13" in out
+    ex.controls["layers"].value = 4
+    assert "rf=25" in ex._output.outputs[-1]["data"]["text/html"]
+    n = ex.render_count
+    ex.controls["layers"].value = 2  # a view seen before: served from the cache
+    assert ex.render_count == n
+    assert "rf=13" in ex._output.outputs[-1]["data"]["text/html"]
+    ex.controls["bn"].value = True
+    assert "bn=True" in ex._output.outputs[-1]["data"]["text/html"]
+
+
+def test_set_from_code_moves_widget_and_validates():
+    ex = make([])
+    _ = ex.widget
+    ex.set(kernel=5, layers=3)
+    assert ex.controls["kernel"].value == 1 and ex.controls["layers"].value == 3
+    assert "rf=13" in ex.current_html
+    with pytest.raises(ValueError, match="cannot take"):
+        ex.set(kernel=4)
+    with pytest.raises(ValueError, match="unknown control"):
+        ex.set(depth=3)
+
+
+def test_static_html_holds_every_view(monkeypatch):
+    monkeypatch.delenv("CNNLIB_QUICK", raising=False)
+    calls = []
+    ex = make(calls)
+    html = ex.static_html()
+    keys = re.findall(r'class="cnnlib-view" data-key="([^"]+)"', html)
+    assert len(keys) == 4 * 3 * 2 == len(set(keys))
+    assert len(set(calls)) == 24
+    # exactly the current view is visible
+    assert html.count('class="cnnlib-view" data-key="1|0|0">') == 1  # layers=2 is index 1
+    assert "<script>" in html and 'type="range"' in html and "<select" in html and 'type="checkbox"' in html
+
+
+def test_static_html_quick_mode_renders_only_current(monkeypatch):
+    monkeypatch.setenv("CNNLIB_QUICK", "1")
+    calls = []
+    html = make(calls).static_html()
+    assert len(re.findall('class="cnnlib-view"', html)) == 1 and len(calls) == 1
+
+
+def test_mimebundle_has_widget_and_static_html():
+    ex = make([])
+    bundle = ex._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
+    assert "cnnlib-explorer" in bundle["text/html"]
+
+
+def test_bad_controls():
+    with pytest.raises(ValueError):
+        Choice("k", [3, 5], value=4)
+    with pytest.raises(ValueError):
+        Slider("n", 5, 1)
+    with pytest.raises(ValueError, match="static"):
+        Explorer(lambda n: str(n), {"n": Slider("n", 1, 100)}).static_html()
+    ex = Explorer(lambda n: str(n), {"n": Slider("n", 1, 100, static=[1, 50])})
+    assert "cnnlib-view" in ex.static_html()
+    with pytest.raises(ValueError, match="max_static_views"):
+        Explorer(lambda a, b: "", {"a": Slider("a", 1, 30), "b": Slider("b", 1, 30)}, max_static_views=100).static_html()
+
+
+def test_figures_become_images():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def render(n):
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot(range(n))
+        return [fig, "<p>caption</p>"]
+
+    ex = Explorer(render, {"n": Slider("n", 2, 3)})
+    html = ex.current_html
+    assert html.count("data:image/png;base64,") == 1 and "caption" in html
+    assert plt.get_fignums() == []  # figures are closed after rendering
