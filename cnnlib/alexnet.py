@@ -36,7 +36,8 @@ class AlexNet(nn.Module):
         pretrained_name: ``"alexnet"`` when built by :func:`alexnet`.
     """
 
-    min_input_size: int = 63
+    # Plain-Python metadata that TorchScript need not compile.
+    __jit_ignored_attributes__ = ["feature_info", "pretrained_name"]
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         """Build the network.
@@ -71,12 +72,13 @@ class AlexNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         )
-        self.feature_info: list[FeatureInfo] = [
+        self.feature_info = [
             FeatureInfo(module="features.1", num_chs=64, reduction=4, stage="conv1"),
             FeatureInfo(module="features.4", num_chs=192, reduction=8, stage="conv2"),
             FeatureInfo(module="features.11", num_chs=256, reduction=16, stage="conv5"),
         ]
-        self.pretrained_name: str | None = None
+        self.min_input_size = 63
+        self.pretrained_name = None
 
     def forward_features(self, x: Tensor) -> Tensor:
         """All convolutional layers, including the last max-pool.

@@ -21,6 +21,7 @@ import hashlib
 import io
 import os
 import tarfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -184,12 +185,22 @@ def load_cifar10(
         path = Path(src).expanduser()
         if not path.exists():
             raise DataNotFoundError(f"CIFAR-10 source {src!r} does not exist. {_options_text()}")
-        cache_file = _cache_file(path, split) if cache else None
-        data = _read_cache(cache_file) if cache_file is not None else None
-        if data is None:
-            data = _load_tar(path, split) if path.is_file() else _load_folder(path, split)
-            if cache_file is not None:
-                _write_cache(cache_file, data)
+        cached = _read_cache(_cache_file(path, split)) if cache else None
+        if cached is not None:
+            data = cached
+        elif path.is_file():
+            # one pass over the archive decodes both splits (reading the archive dominates the time)
+            splits = _load_tar(path)
+            if split not in splits:
+                raise DataNotFoundError(f"no {split}/<class>/ images in {path}. {_options_text()}")
+            if cache:
+                for name, tensors in splits.items():
+                    _write_cache(_cache_file(path, name), tensors)
+            data = splits[split]
+        else:
+            data = _load_folder(path, split)
+            if cache:
+                _write_cache(_cache_file(path, split), data)
     if subset is not None:
         data = data.subset(subset, seed=subset_seed)
     return data
@@ -223,16 +234,26 @@ def _write_cache(file: Path, data: CIFAR10Tensors) -> None:
 
 
 def _decode(blobs: list[bytes]) -> Tensor:
-    """Decode encoded images to ``N x 3 x 32 x 32`` ``uint8``; JPEGs in one batched torchvision call."""
-    from torchvision.io import ImageReadMode, decode_image, decode_jpeg
-
+    """Decode encoded images to ``N x 3 x 32 x 32`` ``uint8`` (torchvision's libjpeg-turbo decoder, else PIL)."""
     if not blobs:
         return torch.empty(0, 3, 32, 32, dtype=torch.uint8)
-    tensors = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
-    if all(b[:2] == b"\xff\xd8" for b in blobs):
-        images = decode_jpeg(tensors, mode=ImageReadMode.RGB)
-    else:
-        images = [decode_image(t, mode=ImageReadMode.RGB) for t in tensors]
+    try:
+        with warnings.catch_warnings():  # torchvision >= 0.29 announces a move of its decoders to TorchCodec
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+
+            tensors = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
+            if all(b[:2] == b"\xff\xd8" for b in blobs):
+                images = list(decode_jpeg(tensors, mode=ImageReadMode.RGB))
+            else:
+                images = [decode_image(t, mode=ImageReadMode.RGB) for t in tensors]
+    except ImportError:  # a torchvision without image decoders
+        import numpy as np
+        from PIL import Image
+
+        images = [
+            torch.from_numpy(np.array(Image.open(io.BytesIO(b)).convert("RGB"))).permute(2, 0, 1) for b in blobs
+        ]
     shapes = {tuple(im.shape) for im in images}
     if shapes != {(3, 32, 32)}:
         raise ValueError(f"expected 32 x 32 RGB images, found shapes {sorted(shapes)[:3]}")
@@ -263,28 +284,33 @@ def _load_folder(root: Path, split: str) -> CIFAR10Tensors:
     return _assemble(items, str(folder))
 
 
-def _load_tar(path: Path, split: str) -> CIFAR10Tensors:
-    items: list[tuple[str, bytes]] = []
+def _load_tar(path: Path) -> dict[str, CIFAR10Tensors]:
+    """Decode every ``<split>/<class>/<image>`` of a tar archive (an optional top folder is allowed)."""
+    items: dict[str, list[tuple[str, bytes]]] = {}
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
-                parts = Path(member.name).parts
-                # accept "<split>/<class>/<file>" with or without one leading folder
-                if parts and parts[0] == ".":
-                    parts = parts[1:]
-                if len(parts) == 4 and parts[1] == split:
-                    parts = parts[1:]
-                if not (member.isfile() and len(parts) == 3 and parts[0] == split):
+                if not member.isfile():
                     continue
-                if Path(parts[2]).suffix.lower() not in _IMAGE_SUFFIXES:
+                parts = [p for p in member.name.split("/") if p not in ("", ".")]
+                if len(parts) == 4 and parts[1] in ("train", "test"):
+                    parts = parts[1:]  # archive with one top-level folder
+                if len(parts) != 3 or parts[0] not in ("train", "test"):
+                    continue
+                if os.path.splitext(parts[2])[1].lower() not in _IMAGE_SUFFIXES:
                     continue
                 fh = tar.extractfile(member)
                 if fh is not None:
-                    items.append((parts[1], fh.read()))
-    except tarfile.TarError as err:
+                    items.setdefault(parts[0], []).append((parts[1], fh.read()))
+    except (tarfile.TarError, OSError, EOFError) as err:
         raise DataNotFoundError(f"{path} is not a readable tar archive ({err}). {_options_text()}") from err
-    items.sort(key=lambda item: item[0])  # stable: keeps file order inside a class
-    return _assemble(items, f"{path}:{split}/")
+    if not items:
+        raise DataNotFoundError(f"no train/<class>/ or test/<class>/ images in {path}. {_options_text()}")
+    out = {}
+    for split, pairs in items.items():
+        pairs.sort(key=lambda item: item[0])  # stable: keeps the archive's file order inside a class
+        out[split] = _assemble(pairs, f"{path}:{split}/")
+    return out
 
 
 def _load_torchvision(*, train: bool) -> CIFAR10Tensors:
@@ -435,7 +461,7 @@ class DeviceLoader:
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         """Restore what :meth:`state_dict` returned."""
-        self.generator.set_state(state["generator"])  # type: ignore[arg-type]
+        self.generator.set_state(state["generator"].cpu())  # type: ignore[union-attr]
         self.epoch = int(state["epoch"])  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:

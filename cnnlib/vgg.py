@@ -150,6 +150,9 @@ class VGG(nn.Module):
             :func:`cnnlib.load_torchvision_weights`; ``None`` for a hand-built model.
     """
 
+    # Plain-Python metadata that TorchScript need not compile.
+    __jit_ignored_attributes__ = ["feature_info", "pretrained_name"]
+
     def __init__(
         self, features: nn.Sequential, num_classes: int = 1000, init_weights: bool = True, dropout: float = 0.5
     ) -> None:
@@ -178,8 +181,8 @@ class VGG(nn.Module):
         convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)]
         self.in_chans: int = convs[0].in_channels if convs else 3
         self.min_input_size: int = 2 ** sum(isinstance(m, nn.MaxPool2d) for m in features.modules())
-        self.feature_info: list[FeatureInfo] = _vgg_feature_info(features)
-        self.pretrained_name: str | None = None
+        self.feature_info = _vgg_feature_info(features)
+        self.pretrained_name = None
         if init_weights:
             for m in self.modules():
                 if isinstance(m, nn.Conv2d):

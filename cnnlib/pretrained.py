@@ -1,0 +1,504 @@
+"""Trained weights for the book's widgets, never silently random.
+
+:func:`load_pretrained` returns a model and a :class:`WeightsInfo` whose ``description`` is one sentence saying
+what the weights are, e.g. *"vgg_cifar trained on CIFAR-10 by cnnlib on NVIDIA H100 80GB HBM3 in 4.1 s
+(10 epochs), 93.8% test accuracy."* It tries, in the order that ``prefer`` gives:
+
+1. **ImageNet** (``prefer="imagenet"``): torchvision's weights through :func:`cnnlib.load_torchvision_weights`
+   (VGG-16: Simonyan & Zisserman 2014, arXiv:1409.1556; GoogLeNet: Szegedy et al. 2014, arXiv:1409.4842). This
+   needs the internet once (or torch.hub's cache, ``~/.cache/torch/hub/checkpoints``); a network failure is caught
+   and the next source is tried.
+2. **CIFAR-10** (``prefer="cifar10"``): the CIFAR-sized counterpart (``vgg16 -> vgg_cifar``,
+   ``googlenet -> googlenet_cifar``, see :mod:`cnnlib.cifar`) trained by :func:`cnnlib.train.fit` with its tuned
+   recipe on first use, then cached. Seconds on a GPU; on a CPU, minutes.
+3. Otherwise a :class:`WeightsUnavailableError` that lists the options. Random weights only with
+   ``allow_random=True`` (or ``prefer="random"``), and then the description says "random initialisation".
+
+The cache (documented here because the book's GPU run fills it before the chapters are executed):
+
+* folder: ``cache_dir`` if given, else ``$CNNLIB_CACHE/weights``, else ``~/.cache/cnnlib/weights``
+  (``$XDG_CACHE_HOME/cnnlib/weights`` when ``XDG_CACHE_HOME`` is set) -- see :func:`weights_dir`;
+* files: ``<model>-cifar10.pt`` (a plain ``state_dict``: tensors only, read with ``torch.load(...,
+  weights_only=True)`` and loaded with ``strict=True``) and ``<model>-cifar10.json`` beside it, e.g.::
+
+      {"format": 1, "model": "vgg_cifar", "dataset": "CIFAR-10", "quick": false,
+       "device": "NVIDIA H100 80GB HBM3", "epochs": 10, "train_images": 50000, "test_images": 10000,
+       "test_accuracy": 0.938, "train_seconds": 4.1, "date": "2026-11-28T10:00:00+00:00",
+       "torch": "2.14.1", "config": {...the TrainConfig...}, "sha256": "<of the .pt file>"}
+
+* quick mode (``CNNLIB_QUICK=1``, the tests) trains a tiny model (a 512-image subset, 1 epoch) and caches it
+  as ``<model>-cifar10-quick.pt``/``.json``; its description says it is a quick-mode test run. Quick mode uses the
+  full weights when they are in the cache; full mode never uses quick weights.
+
+To fill the cache on a GPU machine (what the book's release run does)::
+
+    CNNLIB_CACHE=/path/to/cache python -m cnnlib.pretrained vgg_cifar googlenet_cifar [--half] [--retrain]
+
+(``--half`` stores float16 tensors: 4 MB and 11 MB instead of 8 MB and 22 MB; they load into the float32 model
+unchanged in every other respect.)
+
+or, from Python, ``load_pretrained("vgg16", prefer="cifar10")``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+__all__ = [
+    "WeightsInfo",
+    "WeightsUnavailableError",
+    "load_pretrained",
+    "train_cifar_weights",
+    "weights_dir",
+    "weights_paths",
+    "CIFAR_COUNTERPART",
+    "QUICK_TRAIN_IMAGES",
+]
+
+#: The CIFAR-10 network that stands in for each ImageNet network when ImageNet weights cannot be had.
+CIFAR_COUNTERPART: dict[str, str] = {
+    "vgg16": "vgg_cifar",
+    "vgg": "vgg_cifar",
+    "vgg_cifar": "vgg_cifar",
+    "googlenet": "googlenet_cifar",
+    "googlenet_cifar": "googlenet_cifar",
+}
+#: Training images in quick mode (tests): enough to run the whole code path, not to learn much.
+QUICK_TRAIN_IMAGES = 512
+#: Test images used to measure the quick-mode model.
+QUICK_TEST_IMAGES = 500
+_FORMAT = 1
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class WeightsUnavailableError(RuntimeError):
+    """No trained weights could be loaded or made, and random weights were not allowed."""
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """What a model's weights are, for the reader.
+
+    Attributes:
+        model: the network's name (``"vgg16"``, ``"vgg_cifar"``, ...).
+        source: ``"imagenet"``, ``"cifar10"`` or ``"random"``.
+        description: one sentence the widgets show.
+        input_size: side of the square input the weights expect (224 or 32).
+        mean, std: per-channel input normalisation of pixel values in [0, 1].
+        classes: the class names of the outputs.
+        quick: quick-mode weights (a tiny test run, not a trained model).
+        test_accuracy: accuracy on the data set's test set in [0, 1] (ImageNet: torchvision's top-1), if known.
+        details: the JSON sidecar of cached weights (how they were trained), or torchvision's metadata.
+        notes: why preferred sources were skipped (e.g. "ImageNet weights: offline").
+    """
+
+    model: str
+    source: str
+    description: str
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    classes: tuple[str, ...] | None = None
+    quick: bool = False
+    test_accuracy: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return self.description
+
+
+# ------------------------------------------------------------------------------------------------ cache
+def weights_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of cached weights: ``cache_dir``, else ``<cnnlib cache>/weights`` (``$CNNLIB_CACHE`` or
+    ``~/.cache/cnnlib``, as :func:`cnnlib.data.cache_dir`)."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    from .data import cache_dir as data_cache_dir
+
+    return data_cache_dir() / "weights"
+
+
+def weights_paths(model: str, *, quick: bool = False, cache_dir: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:
+    """The ``(.pt, .json)`` paths of cached CIFAR-10 weights for ``model`` (``"vgg_cifar"``, ``"googlenet_cifar"``)."""
+    stem = f"{model}-cifar10" + ("-quick" if quick else "")
+    folder = weights_dir(cache_dir)
+    return folder / f"{stem}.pt", folder / f"{stem}.json"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _describe_cifar(meta: dict[str, Any]) -> str:
+    acc = meta.get("test_accuracy")
+    acc_text = f"{acc * 100:.1f}% test accuracy" if isinstance(acc, (int, float)) else "test accuracy unknown"
+    epochs = int(meta.get("epochs", 0))
+    when = f"in {float(meta.get('train_seconds', 0.0)):.1f} s ({epochs} epoch{'s' if epochs != 1 else ''})"
+    if meta.get("quick"):
+        return (
+            f"{meta['model']} trained on CIFAR-10 by cnnlib in quick mode — a test run on "
+            f"{int(meta.get('train_images', 0)):,} images, not a trained model — on {meta.get('device', '?')} {when}, "
+            f"{acc_text} on {int(meta.get('test_images', 0)):,} test images."
+        )
+    return f"{meta['model']} trained on CIFAR-10 by cnnlib on {meta.get('device', '?')} {when}, {acc_text}."
+
+
+def _read_cached(path: Path, sidecar: Path, model: nn.Module) -> dict[str, Any] | None:
+    """Load cached weights into ``model``; ``None`` if absent or unreadable (a stale cache is not an error)."""
+    if not (path.is_file() and sidecar.is_file()):
+        return None
+    try:
+        meta = json.loads(sidecar.read_text())
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state, strict=True)
+    except Exception:  # truncated file, foreign format, changed architecture: train again
+        return None
+    return meta
+
+
+def _write_cached(path: Path, sidecar: Path, model: nn.Module, meta: dict[str, Any], *, half: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu().clone())
+        for k, v in model.state_dict().items()
+    }
+    meta = {**meta, "stored_dtype": "float16" if half else "as trained"}
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic: a reader sees the old file or the new one
+    meta = {**meta, "sha256": _sha256(path)}
+    tmp_json = sidecar.with_suffix(f".tmp{os.getpid()}")
+    tmp_json.write_text(json.dumps(meta, indent=1, default=str))
+    os.replace(tmp_json, sidecar)
+
+
+# --------------------------------------------------------------------------------------------- training
+def train_cifar_weights(
+    model_name: str,
+    *,
+    quick: bool = False,
+    data: str | os.PathLike[str] | None = None,
+    device: str | torch.device | None = None,
+    epochs: int | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    half: bool = False,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Train a CIFAR-10 model with its tuned recipe (:func:`cnnlib.train.recipe`) and cache the weights.
+
+    Args:
+        model_name: ``"vgg_cifar"`` or ``"googlenet_cifar"``.
+        quick: a tiny run (a :data:`QUICK_TRAIN_IMAGES`-image subset, 1 epoch) for tests.
+        data: the CIFAR-10 source (see :func:`cnnlib.data.load_cifar10`); default its default source.
+        device: where to train (default: a GPU if there is one).
+        epochs: override the recipe's epochs.
+        cache_dir: where to write the weights (see :func:`weights_dir`).
+        progress: show a progress bar.
+        half: store the cached weights as float16 (half the file: googlenet_cifar is 22 MB in float32);
+            ``load_state_dict`` casts them back to float32 when they are loaded.
+
+    Returns:
+        The trained model (on the training device, eval mode) and the sidecar dict that was written.
+
+    Raises:
+        cnnlib.data.DataNotFoundError: no CIFAR-10 data could be found or downloaded.
+    """
+    from .data import load_cifar10
+    from .registry import create_model
+    from .train import fit, recipe, resolve_device
+
+    dev = resolve_device(device if device is not None else "auto")
+    train = load_cifar10(data, train=True, subset=QUICK_TRAIN_IMAGES if quick else None)
+    test = load_cifar10(data, train=False, subset=QUICK_TEST_IMAGES if quick else None)
+    overrides: dict[str, Any] = {"progress": progress}
+    if quick:
+        overrides.update(epochs=1, batch_size=256, eval_every=0, tta=0, ema=False)
+    if epochs is not None:
+        overrides["epochs"] = int(epochs)
+    config = recipe(model_name, **overrides)
+    torch.manual_seed(0)
+    model = create_model(model_name)
+    result = fit(model, train, test, config, device=dev)
+    meta = {
+        "format": _FORMAT,
+        "model": model_name,
+        "dataset": "CIFAR-10",
+        "quick": bool(quick),
+        "device": result.device,
+        "epochs": result.epochs,
+        "train_images": len(train),
+        "test_images": len(test),
+        "test_accuracy": round(float(result.test_acc), 4),
+        "train_seconds": round(float(result.train_seconds), 2),
+        "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "torch": torch.__version__,
+        "config": result.to_dict()["config"],
+    }
+    path, sidecar = weights_paths(model_name, quick=quick, cache_dir=cache_dir)
+    try:
+        _write_cached(path, sidecar, model, meta, half=half)
+    except OSError:  # a read-only home: the weights still serve this session
+        pass
+    return model.eval(), meta
+
+
+# ---------------------------------------------------------------------------------------------- ImageNet
+def _imagenet_reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether ``url``'s file is in torch.hub's cache or its host answers within ``timeout`` seconds."""
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+    if cached.is_file():
+        return True
+    host = urlparse(url).hostname
+    if not host:
+        return False
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load_imagenet(name: str, *, online: bool | None, progress: bool) -> tuple[nn.Module, WeightsInfo]:
+    from torchvision.models import get_model_weights
+
+    from .registry import create_model
+    from .weights import PRETRAINED_NAMES, load_torchvision_weights
+
+    if name not in PRETRAINED_NAMES:
+        raise ValueError(f"{name!r} has no ImageNet weights")
+    weights = get_model_weights(name).DEFAULT
+    if online is False or (online is None and not _imagenet_reachable(weights.url)):
+        raise ConnectionError("offline (download.pytorch.org cannot be reached)")
+    kwargs = {"aux_logits": False} if name == "googlenet" else {}
+    model = create_model(name, **kwargs)
+    load_torchvision_weights(model, name, progress=progress)
+    meta = dict(weights.meta)
+    top1 = meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
+    acc = f", {top1:.1f}% top-1 accuracy on ImageNet" if isinstance(top1, (int, float)) else ""
+    info = WeightsInfo(
+        model=name,
+        source="imagenet",
+        description=f"{name} with torchvision's ImageNet weights ({weights.name}{acc}).",
+        input_size=224,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        classes=tuple(meta.get("categories") or ()) or None,
+        test_accuracy=top1 / 100 if isinstance(top1, (int, float)) else None,
+        details={k: v for k, v in meta.items() if k != "categories"},
+    )
+    return model, info
+
+
+# ------------------------------------------------------------------------------------------------ public
+def load_pretrained(
+    name: str,
+    *,
+    prefer: str = "imagenet",
+    cache_dir: str | os.PathLike[str] | None = None,
+    train_if_missing: bool = True,
+    device: str | torch.device | None = None,
+    allow_random: bool = False,
+    quick: bool | None = None,
+    data: str | os.PathLike[str] | None = None,
+    online: bool | None = None,
+    progress: bool = False,
+) -> tuple[nn.Module, WeightsInfo]:
+    """A model with trained weights and a sentence saying which (see the module docstring for the order).
+
+    Args:
+        name: ``"vgg16"`` or ``"googlenet"`` (ImageNet, or their CIFAR-10 counterparts), or ``"vgg_cifar"`` /
+            ``"googlenet_cifar"`` (CIFAR-10 only).
+        prefer: ``"imagenet"`` (try torchvision's weights first), ``"cifar10"`` (try the cached or trained
+            CIFAR-10 model first) or ``"random"`` (random initialisation, labelled as such).
+        cache_dir: folder of the cached CIFAR-10 weights (default: see :func:`weights_dir`).
+        train_if_missing: train the CIFAR-10 model when it is not cached (seconds on a GPU, minutes on a CPU).
+        device: where the returned model lives (default: a GPU if there is one); training uses it too.
+        allow_random: if no trained weights can be had, return a randomly initialised model (labelled
+            "random initialisation") instead of raising.
+        quick: quick mode (tiny training run); default: the ``CNNLIB_QUICK`` environment variable.
+        data: CIFAR-10 source for training (default :func:`cnnlib.data.default_cifar10_source`).
+        online: ``False`` never tries to download; ``True`` always tries; ``None`` first checks that the download
+            server (or torch.hub's cached file) can be reached within 3 seconds.
+        progress: show download/training progress bars.
+
+    Returns:
+        ``(model, info)``: the model in eval mode on ``device``, and its :class:`WeightsInfo`.
+
+    Raises:
+        ValueError: an unknown ``name`` or ``prefer``.
+        WeightsUnavailableError: no trained weights (no network, no cached weights, no CIFAR-10 data or
+            ``train_if_missing=False``) and ``allow_random`` is false; the message lists what to do.
+    """
+    from .notebook import is_quick
+    from .registry import create_model
+
+    if prefer not in ("imagenet", "cifar10", "random"):
+        raise ValueError(f"prefer must be 'imagenet', 'cifar10' or 'random', got {prefer!r}")
+    if name not in CIFAR_COUNTERPART:
+        raise ValueError(f"no trained weights for {name!r}; choose one of {sorted(CIFAR_COUNTERPART)}")
+    quick = is_quick() if quick is None else quick
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cifar_name = CIFAR_COUNTERPART[name]
+    imagenet_name = name if name in ("vgg16", "googlenet") else None
+    notes: list[str] = []
+
+    def finish(model: nn.Module, info: WeightsInfo) -> tuple[nn.Module, WeightsInfo]:
+        if notes and not info.notes:
+            info = dataclasses.replace(info, notes=tuple(notes))
+        return model.to(dev).eval(), info
+
+    def random_model() -> tuple[nn.Module, WeightsInfo]:
+        if prefer == "random":  # exactly the network asked for
+            model_name = imagenet_name or cifar_name
+        else:  # the preferred source's network
+            model_name = imagenet_name if (prefer == "imagenet" and imagenet_name) else cifar_name
+        torch.manual_seed(0)
+        model = create_model(model_name, **({"aux_logits": False} if model_name == "googlenet" else {}))
+        imagenet = model_name == imagenet_name
+        from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+
+        info = WeightsInfo(
+            model=model_name,
+            source="random",
+            description=f"{model_name} with random initialisation (untrained): these maps show the architecture, "
+            "not anything learned.",
+            input_size=224 if imagenet else 32,
+            mean=IMAGENET_MEAN if imagenet else CIFAR10_MEAN,
+            std=IMAGENET_STD if imagenet else CIFAR10_STD,
+            classes=None if imagenet else CIFAR10_CLASSES,
+        )
+        return finish(model, info)
+
+    if prefer == "random":
+        return random_model()
+
+    order = ["imagenet", "cifar10"] if prefer == "imagenet" else ["cifar10", "imagenet"]
+    for source in order:
+        if source == "imagenet":
+            if imagenet_name is None:
+                continue
+            try:
+                return finish(*_load_imagenet(imagenet_name, online=online, progress=progress))
+            except Exception as err:  # offline, DNS, HTTP, hash mismatch: try the next source
+                notes.append(f"ImageNet weights: {type(err).__name__}: {err}")
+                continue
+        result = _load_cifar(cifar_name, quick=quick, cache_dir=cache_dir, train_if_missing=train_if_missing,
+                             device=dev, data=data, progress=progress, notes=notes)
+        if result is not None:
+            return finish(*result)
+
+    if allow_random:
+        return random_model()
+    raise WeightsUnavailableError(
+        f"no trained weights for {name!r}, and random weights were not allowed. Tried: "
+        + "; ".join(notes)
+        + ". Options: (1) go online, so torchvision's ImageNet weights can be downloaded (prefer='imagenet'); "
+        f"(2) give CIFAR-10 data (set CNNLIB_CIFAR10 to a folder or .tar.gz, or pass data=) so {cifar_name} can be "
+        f"trained and cached; (3) place trained weights at {weights_paths(cifar_name, cache_dir=cache_dir)[0].name} "
+        "and its .json in the weights cache (see cnnlib.pretrained); (4) pass allow_random=True for a model "
+        "labelled 'random initialisation'."
+    )
+
+
+def _load_cifar(
+    cifar_name: str,
+    *,
+    quick: bool,
+    cache_dir: str | os.PathLike[str] | None,
+    train_if_missing: bool,
+    device: torch.device,
+    data: str | os.PathLike[str] | None,
+    progress: bool,
+    notes: list[str],
+) -> tuple[nn.Module, WeightsInfo] | None:
+    from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DataNotFoundError
+    from .registry import create_model
+
+    def info(meta: dict[str, Any]) -> WeightsInfo:
+        acc = meta.get("test_accuracy")
+        return WeightsInfo(
+            model=cifar_name,
+            source="cifar10",
+            description=_describe_cifar(meta),
+            input_size=32,
+            mean=CIFAR10_MEAN,
+            std=CIFAR10_STD,
+            classes=CIFAR10_CLASSES,
+            quick=bool(meta.get("quick")),
+            test_accuracy=float(acc) if isinstance(acc, (int, float)) else None,
+            details=meta,
+        )
+
+    # full weights first; quick weights only in quick mode
+    for use_quick in ([False, True] if quick else [False]):
+        path, sidecar = weights_paths(cifar_name, quick=use_quick, cache_dir=cache_dir)
+        model = create_model(cifar_name)
+        meta = _read_cached(path, sidecar, model)
+        if meta is not None:
+            return model, info(meta)
+    where = weights_paths(cifar_name, quick=quick, cache_dir=cache_dir)[0].name
+    if not train_if_missing:
+        notes.append(f"CIFAR-10 weights: {where} is not in the cache and train_if_missing=False")
+        return None
+    try:
+        model, meta = train_cifar_weights(
+            cifar_name, quick=quick, data=data, device=device, cache_dir=cache_dir, progress=progress
+        )
+    except DataNotFoundError as err:
+        notes.append(f"CIFAR-10 weights: not cached, and no data to train them ({err})")
+        return None
+    return model, info(meta)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cnnlib.pretrained [--quick] MODEL...``: train (if needed) and cache CIFAR-10 weights."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="Train and cache the CIFAR-10 weights the book's widgets show.")
+    p.add_argument("models", nargs="*", default=["vgg_cifar"], help="vgg_cifar and/or googlenet_cifar")
+    p.add_argument("--quick", action="store_true", help="a tiny test run instead of the full recipe")
+    p.add_argument("--retrain", action="store_true", help="train even if the weights are cached")
+    p.add_argument("--data", default=None, help="CIFAR-10 source (default: $CNNLIB_CIFAR10 or a download)")
+    p.add_argument("--cache-dir", default=None, help="weights folder (default: $CNNLIB_CACHE/weights)")
+    p.add_argument("--half", action="store_true", help="store the weights as float16 (half the file size)")
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (e.g. fewer on a CPU)")
+    args = p.parse_args(argv)
+    for name in args.models:
+        start = time.perf_counter()
+        cached = weights_paths(name, quick=args.quick, cache_dir=args.cache_dir)[0].is_file()
+        if args.retrain or not cached:
+            _, meta = train_cifar_weights(name, quick=args.quick, data=args.data, cache_dir=args.cache_dir,
+                                          progress=True, half=args.half, epochs=args.epochs)
+            text = _describe_cifar(meta)
+        else:
+            _, info = load_pretrained(name, prefer="cifar10", quick=args.quick, data=args.data,
+                                      cache_dir=args.cache_dir, progress=True)
+            text = info.description
+        path = weights_paths(name, quick=args.quick, cache_dir=args.cache_dir)[0]
+        sys.stdout.write(f"{text}\n  -> {path} ({time.perf_counter() - start:.1f} s in all)\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(_main())

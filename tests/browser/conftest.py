@@ -1,0 +1,139 @@
+"""Real-browser tests of the built book: headless Chromium opens the pages from disk with the network off.
+
+The site must be built first (``make book``, or ``jupyter-book build .``). ``make test`` sets
+``CNNLIB_BROWSER_TESTS=required``: a missing site or browser then fails the run instead of skipping.
+
+Environment:
+    CNNLIB_BOOK_ROOT: the book whose built site (``_build/html``) is tested (default: this repository).
+    CNNLIB_CHROMIUM: the browser executable (default ``/usr/bin/chromium``, Debian's package).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOK_ROOT = Path(os.environ.get("CNNLIB_BOOK_ROOT", ROOT)).resolve()
+SITE = BOOK_ROOT / "_build" / "html"
+CHROMIUM = os.environ.get("CNNLIB_CHROMIUM", "/usr/bin/chromium")
+REQUIRED = os.environ.get("CNNLIB_BROWSER_TESTS", "") == "required"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# Schemes a page may load from: its own files and inline data. Anything else (http, https, ws...) is another host.
+LOCAL_SCHEMES = {"file", "data", "blob", "about"}
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRED:
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def site_pages() -> list[Path]:
+    """Every HTML page of the built site (relative paths), theme/static folders excluded."""
+    if not (SITE / "index.html").exists():
+        return []
+    skip = {"_static", "_sources", "_images"}
+    return sorted(p.relative_to(SITE) for p in SITE.rglob("*.html") if not skip & set(p.relative_to(SITE).parts))
+
+
+def _toc_files(entries: list[dict[str, Any]], root: Path) -> Iterator[str]:
+    """The documents an entry list names: ``file`` entries as written, ``glob`` entries expanded like Sphinx."""
+    for entry in entries or []:
+        if "file" in entry:
+            yield entry["file"]
+        if "glob" in entry:
+            found = [p for p in root.glob(entry["glob"]) if p.suffix in (".md", ".ipynb") and p.is_file()]
+            yield from sorted(str(p.relative_to(root).with_suffix("")) for p in found if ".ipynb_checkpoints" not in p.parts)
+        for key in ("chapters", "sections", "parts"):
+            yield from _toc_files(entry.get(key, []), root)
+
+
+def toc_chapters(book_root: Path = BOOK_ROOT) -> list[str]:
+    """The chapter notebooks listed in ``_toc.yml`` (``chapters/NN_x`` without suffix), in order."""
+    toc = yaml.safe_load((book_root / "_toc.yml").read_text())
+    files = list(_toc_files([toc], book_root))
+    return [f.removesuffix(".ipynb") for f in files if f.startswith("chapters/")]
+
+
+def book_config(book_root: Path = BOOK_ROOT) -> dict[str, Any]:
+    return yaml.safe_load((book_root / "_config.yml").read_text())
+
+
+@dataclass
+class PageVisit:
+    """What happened while a page was open: requests to other hosts (blocked), JS errors, console errors."""
+
+    external: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        return (
+            [f"request to another host: {u}" for u in self.external]
+            + [f"JS error: {e}" for e in self.page_errors]
+            + [f"console error: {e}" for e in self.console_errors]
+        )
+
+
+@pytest.fixture(scope="session")
+def site() -> Path:
+    if not (SITE / "index.html").exists():
+        _unavailable(f"no built book at {SITE}; run `make book` first")
+    return SITE
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
+        _unavailable(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("python playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser: Any, site: Path) -> Iterator[Any]:
+    """``open_page(relative_path) -> (page, visit)``: the page loaded from disk, every other host blocked."""
+    contexts = []
+
+    def _open(rel: Path | str, *, wait_math: bool = True) -> tuple[Any, PageVisit]:
+        visit = PageVisit()
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+        contexts.append(context)
+
+        def route(r: Any) -> None:
+            if urlparse(r.request.url).scheme in LOCAL_SCHEMES:
+                r.continue_()
+            else:
+                _record(r.request.url)
+                r.abort("blockedbyclient")
+
+        def _record(url: str) -> None:
+            if url not in visit.external:
+                visit.external.append(url)
+
+        context.route("**/*", route)
+        page = context.new_page()
+        page.on("request", lambda req: urlparse(req.url).scheme not in LOCAL_SCHEMES and _record(req.url))
+        page.on("pageerror", lambda exc: visit.page_errors.append(str(exc)))
+        page.on("console", lambda msg: msg.type == "error" and visit.console_errors.append(msg.text))
+        page.goto((site / rel).as_uri(), wait_until="load")
+        page.wait_for_timeout(150)  # let deferred scripts (theme, explorers) run
+        return page, visit
+
+    yield _open
+    for context in contexts:
+        context.close()

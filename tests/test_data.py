@@ -1,0 +1,231 @@
+"""Tests for cnnlib.data: reading CIFAR-10 from folders, archives and the shared JPEG tarball; the device loader."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+
+from cnnlib import data as cdata
+from cnnlib.data import (
+    CIFAR10_CLASSES,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CIFAR10Tensors,
+    DataNotFoundError,
+    DeviceLoader,
+    load_cifar10,
+    normalize,
+    random_translate,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TARBALL = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+# the user's cache, read before the fixture below swaps it: the full tarball is decoded once, not per test run
+_USER_CACHE = cdata.cache_dir()
+needs_tarball = pytest.mark.skipif(not TARBALL.is_file(), reason="shared CIFAR-10 JPEG tarball not present")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Every test gets its own empty cache folder and no default source from the environment."""
+    monkeypatch.setenv(cdata.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(cdata.DATA_ENV, raising=False)
+
+
+def _make_tree(root: Path, *, per_class: dict[str, int], fmt: str = "PNG") -> dict[str, list[np.ndarray]]:
+    """Write ``train/`` and ``test/`` trees of random 32x32 images; return the pixels per split in label order."""
+    rng = np.random.default_rng(0)
+    pixels: dict[str, list[np.ndarray]] = {}
+    suffix = ".png" if fmt == "PNG" else ".jpg"
+    for split, scale in (("train", 1), ("test", 1)):
+        pixels[split] = []
+        for cls in sorted(per_class, key=CIFAR10_CLASSES.index):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(per_class[cls] * scale):
+                arr = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(arr).save(folder / f"{i:04d}{suffix}", format=fmt)
+                pixels[split].append(arr)
+    return pixels
+
+
+def test_folder_tree_lossless_pixels_and_cifar_label_order(tmp_path):
+    pixels = _make_tree(tmp_path / "tree", per_class={"dog": 2, "airplane": 3, "truck": 1})
+    train = load_cifar10(tmp_path / "tree", train=True)
+    assert train.images.shape == (6, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert train.classes == CIFAR10_CLASSES
+    # labels are CIFAR-10's indices (airplane 0, dog 5, truck 9), not positions among the folders present
+    assert train.labels.tolist() == [0, 0, 0, 5, 5, 9]
+    expected = torch.from_numpy(np.stack(pixels["train"])).permute(0, 3, 1, 2)
+    assert torch.equal(train.images, expected)
+
+
+def test_tarball_equals_folder_and_is_cached(tmp_path):
+    _make_tree(tmp_path / "tree", per_class={"cat": 2, "ship": 2}, fmt="JPEG")
+    archive = tmp_path / "mini.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "tree" / "train", arcname="train")
+        tar.add(tmp_path / "tree" / "test", arcname="test")
+    folder = load_cifar10(tmp_path / "tree", train=False, cache=False)
+    packed = load_cifar10(archive, train=False)
+    assert torch.equal(folder.images, packed.images) and torch.equal(folder.labels, packed.labels)
+    # JPEG decoding agrees with PIL's
+    with Image.open(tmp_path / "tree" / "test" / "cat" / "0000.jpg") as im:
+        ref = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)
+    assert (packed.images[0].int() - ref.int()).abs().max() <= 1
+    cached = sorted((tmp_path / "cache").glob("cifar10-mini-*.pt"))
+    assert [p.name.rsplit("-", 1)[1] for p in cached] == ["test.pt", "train.pt"]  # one pass decoded both splits
+    again = load_cifar10(archive, train=False)
+    assert torch.equal(again.images, packed.images)
+
+
+def test_missing_source_names_the_options(tmp_path):
+    with pytest.raises(DataNotFoundError, match="does not exist") as info:
+        load_cifar10(tmp_path / "nowhere", train=True)
+    assert "cifar10" in str(info.value) and cdata.DATA_ENV in str(info.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataNotFoundError, match="train/"):
+        load_cifar10(tmp_path / "empty", train=True)
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"not an archive")
+    with pytest.raises(DataNotFoundError, match="tar"):
+        load_cifar10(broken, train=True)
+
+
+def test_offline_download_failure_is_explained(monkeypatch):
+    import torchvision
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+    with pytest.raises(DataNotFoundError, match="could not download") as info:
+        load_cifar10("cifar10", train=True)
+    assert cdata.DATA_ENV in str(info.value) and ".tar.gz" in str(info.value)
+
+
+def test_default_source_reads_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(cdata.DATA_ENV, str(tmp_path / "x"))
+    assert cdata.default_cifar10_source() == str(tmp_path / "x")
+
+
+@needs_tarball
+def test_shared_tarball_has_all_of_cifar10(monkeypatch):
+    monkeypatch.setenv(cdata.CACHE_ENV, str(_USER_CACHE))
+    train = load_cifar10(TARBALL, train=True)
+    test = load_cifar10(TARBALL, train=False)
+    assert train.images.shape == (50_000, 3, 32, 32) and test.images.shape == (10_000, 3, 32, 32)
+    assert train.labels.bincount().tolist() == [5000] * 10 and test.labels.bincount().tolist() == [1000] * 10
+    # spot-check two images against PIL reading the same archive members
+    with tarfile.open(TARBALL) as tar:
+        for split, data, cls, name, index in (
+            ("train", train, "airplane", "0000.jpg", 0),
+            ("test", test, "truck", "0999.jpg", 9999),
+        ):
+            raw = tar.extractfile(f"{split}/{cls}/{name}").read()
+            ref = torch.from_numpy(np.array(Image.open(io.BytesIO(raw)).convert("RGB"))).permute(2, 0, 1)
+            assert (data.images[index].int() - ref.int()).abs().max() <= 1
+            assert data.classes[int(data.labels[index])] == cls
+    # the dataset mean is CIFAR-10's (the JPEG copy is close to the original)
+    mean = train.images.float().mean(dim=(0, 2, 3)) / 255
+    torch.testing.assert_close(mean, torch.tensor(CIFAR10_MEAN), atol=0.01, rtol=0)
+
+
+def _numbered(n: int) -> CIFAR10Tensors:
+    """Images whose pixel (0, 0, 0) holds their index, so batches reveal which images they hold."""
+    images = torch.zeros(n, 3, 32, 32, dtype=torch.uint8)
+    images[:, 0, 0, 0] = torch.arange(n, dtype=torch.uint8)
+    images[:, 1] = torch.arange(32, dtype=torch.uint8).view(1, 1, 32) * 4  # a horizontal ramp to detect flips
+    return CIFAR10Tensors(images, torch.arange(n) % 10)
+
+
+def test_subset_is_fixed_and_spread_over_classes():
+    full = _numbered(200)
+    a, b = full.subset(50, seed=3), full.subset(50, seed=3)
+    assert torch.equal(a.labels, b.labels) and len(a) == 50
+    assert set(a.labels.tolist()) == set(range(10))
+    assert not torch.equal(a.images, full.subset(50, seed=4).images)
+
+
+def test_normalize_matches_torchvision():
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    ref = TF.normalize(images.float() / 255, CIFAR10_MEAN, CIFAR10_STD)
+    torch.testing.assert_close(normalize(images), ref)
+
+
+def test_random_translate_matches_slicing():
+    padded = torch.randn(5, 3, 36, 36)
+    shifts = torch.tensor([[0, 0], [4, 4], [1, 3], [2, 0], [3, 2]])
+    out = random_translate(padded, shifts, 32)
+    for i, (dy, dx) in enumerate(shifts.tolist()):
+        assert torch.equal(out[i], padded[i, :, dy : dy + 32, dx : dx + 32])
+    index = torch.tensor([4, 0])
+    assert torch.equal(random_translate(padded, shifts[:2], 32, index=index)[0], padded[4, :, 0:32, 0:32])
+
+
+def test_loader_shapes_determinism_and_resume():
+    data = _numbered(100)
+    make = lambda seed: DeviceLoader(data, batch_size=32, train=True, seed=seed, translate=2)  # noqa: E731
+    loader = make(0)
+    assert len(loader) == 3  # 100 // 32, the partial batch is dropped
+    batches = list(loader)
+    assert [tuple(x.shape) for x, _ in batches] == [(32, 3, 32, 32)] * 3
+    assert all(x.dtype == torch.float32 and y.dtype == torch.int64 for x, y in batches)
+    assert all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(batches, list(make(0))))
+    assert not torch.equal(batches[0][0], next(iter(make(1)))[0])
+    # state_dict after one epoch restores the second epoch exactly
+    state = loader.state_dict()
+    second = list(loader)
+    fresh = make(0)
+    fresh.load_state_dict(state)
+    assert all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(second, list(fresh)))
+    # evaluation: every image once, in order, no augmentation
+    test = DeviceLoader(data, batch_size=32, train=False)
+    assert len(test) == 4 and torch.cat([y for _, y in test]).tolist() == data.labels.tolist()
+    assert torch.equal(torch.cat([x for x, _ in test]), normalize(data.images))
+
+
+def _flipped(x: torch.Tensor) -> torch.Tensor:
+    """Which images in a batch are mirrored (the ramp in channel 1 decreases)."""
+    return x[:, 1, 5, 0] > x[:, 1, 5, -1]
+
+
+def test_alternating_flip_mirrors_each_image_every_other_epoch():
+    data = _numbered(64)
+    loader = DeviceLoader(data, batch_size=64, train=True, flip="alternating", translate=0)
+    (x0, y0), (x1, y1) = next(iter(loader)), next(iter(loader))
+    ids0, ids1 = _ids(x0), _ids(x1)
+    f0 = dict(zip(ids0.tolist(), _flipped(x0).tolist()))
+    f1 = dict(zip(ids1.tolist(), _flipped(x1).tolist()))
+    assert all(f0[i] != f1[i] for i in f0)  # complementary halves
+    assert 16 < sum(f0.values()) < 48
+    none = DeviceLoader(data, batch_size=64, train=True, flip="none", translate=0)
+    assert not _flipped(next(iter(none))[0]).any()
+
+
+def _ids(x: torch.Tensor) -> torch.Tensor:
+    """Recover the image indices written by :func:`_numbered` from a normalised, unflipped-or-flipped batch."""
+    pix = torch.where(_flipped(x), x[:, 0, 0, -1], x[:, 0, 0, 0])
+    return torch.round(pix * CIFAR10_STD[0] * 255 + CIFAR10_MEAN[0] * 255).long()
+
+
+def test_distributed_shards_are_disjoint():
+    data = _numbered(100)
+    shards = [
+        DeviceLoader(data, batch_size=20, train=True, seed=5, translate=0, flip="none", rank=r, world_size=2)
+        for r in range(2)
+    ]
+    assert [len(s) for s in shards] == [5, 5] and shards[0].local_batch_size == 10
+    seen = [torch.cat([_ids(x) for x, _ in s]) for s in shards]
+    assert set(seen[0].tolist()).isdisjoint(seen[1].tolist())
+    assert len(set(seen[0].tolist()) | set(seen[1].tolist())) == 100
+    with pytest.raises(ValueError, match="divisible"):
+        DeviceLoader(data, batch_size=15, train=True, world_size=2)

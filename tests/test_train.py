@@ -1,0 +1,213 @@
+"""Tests for cnnlib.train: learning on real CIFAR-10, bitwise resume, the CLI and torchrun (2 CPU processes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnlib import data as cdata
+from cnnlib.cifar import googlenet_cifar, vgg_cifar
+from cnnlib.data import CIFAR10_CLASSES, CIFAR10Tensors, load_cifar10
+from cnnlib.train import (
+    Callback,
+    LivePlot,
+    TrainConfig,
+    amp_dtype,
+    evaluate,
+    fit,
+    load_checkpoint,
+    lr_factor,
+    main,
+    recipe,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TARBALL = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+
+
+def _random_data(n: int, seed: int) -> CIFAR10Tensors:
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    # make the task learnable: brighten the red channel in proportion to the label
+    images[:, 0] = (images[:, 0] // 2 + labels.view(-1, 1, 1) * 12).to(torch.uint8)
+    return CIFAR10Tensors(images, labels)
+
+
+def _tiny_config(**changes) -> TrainConfig:
+    base = recipe("vgg_cifar", epochs=2, batch_size=64, progress=False, ema_start_epoch=0, ema_every=2, tta=2)
+    return base.replace(**changes)
+
+
+@pytest.mark.skipif(not TARBALL.is_file(), reason="shared CIFAR-10 JPEG tarball not present")
+def test_one_epoch_on_8000_images_reaches_35_percent():
+    # the issue's CPU bar: one epoch on 8,000 training images, >= 35% on 2,000 test images (chance: 10%).
+    # A narrower vgg_cifar (16/32/64 channels) and batches of 256 keep this well under a minute on two cores;
+    # the full-width run is `python bench/time_to_accuracy.py --quick` (38.7% with batches of 1024).
+    train = load_cifar10(TARBALL, train=True, subset=8000)
+    test = load_cifar10(TARBALL, train=False, subset=2000)
+    torch.manual_seed(0)
+    model = vgg_cifar(widths=(16, 32, 64))
+    result = fit(model, train, test, recipe("vgg_cifar", epochs=1, batch_size=256, tta=1, progress=False),
+                 device="cpu")
+    assert result.test_acc >= 0.35, result.test_acc
+    assert result.steps == 8000 // 256 and result.amp == "off"
+    assert result.history[0]["images_per_second"] > 0 and result.train_seconds > 0
+
+
+class _Crash(Callback):
+    """Simulates an interruption right after the first epoch's checkpoint is written."""
+
+    def on_epoch_end(self, record, history):
+        raise KeyboardInterrupt
+
+
+def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path):
+    train, test = _random_data(256, 0), _random_data(64, 1)
+    config = _tiny_config()
+
+    torch.manual_seed(0)
+    straight = vgg_cifar(widths=(8, 16, 16))
+    full = fit(straight, train, test, config, device="cpu", out_dir=tmp_path / "a")
+
+    torch.manual_seed(0)
+    interrupted = vgg_cifar(widths=(8, 16, 16))
+    with pytest.raises(KeyboardInterrupt):
+        fit(interrupted, train, test, config, device="cpu", out_dir=tmp_path / "b", callbacks=[_Crash()])
+    ckpt = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and ckpt["ema"] is not None  # the lookahead state travels too
+    torch.manual_seed(123)  # a different global RNG state must not matter: it is restored
+    resumed_model = vgg_cifar(widths=(8, 16, 16))
+    resumed = fit(resumed_model, train, test, config, device="cpu", out_dir=tmp_path / "b", resume=True)
+
+    assert resumed.steps == full.steps == 2 * (256 // 64)
+    straight_state, resumed_state = straight.state_dict(), resumed_model.state_dict()
+    assert straight_state.keys() == resumed_state.keys()
+    for key in straight_state:
+        assert torch.equal(straight_state[key], resumed_state[key]), key
+    assert resumed.test_acc == full.test_acc and resumed.train_loss == full.train_loss
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in full.history]
+    # and the training changed something (the comparison above is not between two untouched networks)
+    torch.manual_seed(0)
+    untouched = vgg_cifar(widths=(8, 16, 16)).state_dict()
+    assert not torch.equal(untouched["features.2.0.weight"], straight_state["features.2.0.weight"])
+
+
+def test_checkpoint_holds_only_tensors_and_plain_containers(tmp_path):
+    torch.manual_seed(0)
+    fit(vgg_cifar(widths=(8, 16, 16)), _random_data(128, 0), None, _tiny_config(epochs=1), device="cpu",
+        out_dir=tmp_path)
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert {"model", "optimizer", "scheduler", "scaler", "loader", "rng", "ema", "history", "config"} <= set(ckpt)
+    assert isinstance(ckpt["loader"]["generator"], torch.Tensor) and ckpt["config"]["epochs"] == 1
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_paths_run(amp):
+    # the autocast/GradScaler code is the same on CPU and GPU; fp16 exercises the gradient scaler
+    torch.manual_seed(0)
+    result = fit(vgg_cifar(widths=(8, 16, 16)), _random_data(128, 0), _random_data(32, 1),
+                 _tiny_config(epochs=1, amp=amp), device="cpu")
+    assert result.amp == amp and math.isfinite(result.train_loss) and 0 <= result.test_acc <= 1
+
+
+def test_googlenet_cifar_trains_and_evaluate_agrees_with_a_plain_forward():
+    torch.manual_seed(0)
+    model = googlenet_cifar(width_mult=0.125)
+    data = _random_data(64, 0)
+    result = fit(model, data, data, recipe("googlenet_cifar", epochs=1, batch_size=32, tta=0, progress=False),
+                 device="cpu")
+    assert math.isfinite(result.train_loss)
+    model.eval()
+    with torch.no_grad():
+        logits = model(cdata.normalize(data.images))
+    reference = (logits.argmax(1) == data.labels).float().mean().item()
+    assert evaluate(model, data, tta=0)["acc"] == pytest.approx(reference, abs=1e-9)
+    assert result.test_acc == pytest.approx(reference, abs=1e-9)
+
+
+def test_schedule_and_amp_resolution():
+    total = 100
+    assert lr_factor(0, total, warmup=0.2, start=0.1, end=0.05) == pytest.approx(0.1)
+    assert lr_factor(20, total, warmup=0.2, start=0.1, end=0.05) == pytest.approx(1.0)
+    assert lr_factor(60, total, warmup=0.2, start=0.1, end=0.05) == pytest.approx(0.525)
+    assert lr_factor(100, total, warmup=0.2, start=0.1, end=0.05) == pytest.approx(0.05)
+    assert amp_dtype("auto", torch.device("cpu")) is None
+    assert amp_dtype("fp16", torch.device("cpu")) is torch.float16
+    with pytest.raises(ValueError, match="amp"):
+        amp_dtype("fp8", torch.device("cpu"))
+    with pytest.raises(TypeError):
+        recipe("vgg_cifar", epoch=3)  # a typo is an error, not a silently ignored setting
+
+
+def test_live_plot_draws_both_panels_outside_a_notebook():
+    plot = LivePlot(title="t")
+    plot.on_train_begin(TrainConfig(), total_epochs=3)
+    history = [
+        {"epoch": 1, "train_loss": 2.0, "train_acc": 0.2, "test_loss": 1.9, "test_acc": 0.3},
+        {"epoch": 2, "train_loss": 1.5, "train_acc": 0.4, "test_loss": None, "test_acc": None},
+    ]
+    plot.on_epoch_end(history[-1], history)  # no IPython kernel here: draws, shows nothing
+    loss_ax, acc_ax = plot.figure.axes
+    assert list(loss_ax.lines[0].get_ydata()) == [2.0, 1.5] and list(loss_ax.lines[1].get_xdata()) == [1]
+    assert list(acc_ax.lines[1].get_ydata()) == [30.0]
+
+
+# --------------------------------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture(scope="module")
+def tiny_tree(tmp_path_factory) -> Path:
+    """A 10-class image tree: 16 training and 4 test PNGs per class."""
+    root = tmp_path_factory.mktemp("tree")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 16), ("test", 4)):
+        for label, cls in enumerate(CIFAR10_CLASSES):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                arr = rng.integers(0, 128, (32, 32, 3), dtype=np.uint8)
+                arr[..., 0] += label * 12
+                Image.fromarray(arr).save(root / split / cls / f"{i:04d}.png")
+    return root
+
+
+def test_cli_writes_metrics_and_resumes(tiny_tree, tmp_path, monkeypatch):
+    monkeypatch.setenv(cdata.CACHE_ENV, str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    args = ["--model", "vgg_cifar", "--data", str(tiny_tree), "--epochs", "2", "--batch-size", "32",
+            "--device", "cpu", "--seed", "1", "--out", str(out), "--no-progress", "--tta", "1"]
+    first = main(args)
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("test_acc", "train_loss", "train_seconds", "device", "epochs", "model", "torch", "params"):
+        assert key in metrics
+    assert metrics["epochs"] == 2 and metrics["steps"] == 2 * (160 // 32) and metrics["test_images"] == 40
+    assert metrics["params"] == sum(p.numel() for p in vgg_cifar().parameters())
+    assert (out / "checkpoint.pt").is_file()
+    again = main(args + ["--resume"])  # already finished: nothing more to train, same answer
+    assert again["steps"] == first["steps"] and again["test_acc"] == first["test_acc"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch.distributed.run") is None, reason="torchrun not available")
+def test_torchrun_two_cpu_processes(tiny_tree, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(REPO), cdata.CACHE_ENV: str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "cnnlib.train", "--model", "vgg_cifar", "--data", str(tiny_tree), "--epochs", "2",
+           "--batch-size", "32", "--device", "cpu", "--out", str(out), "--no-progress", "--tta", "0"]
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2
+    assert metrics["steps"] == 2 * (160 // 32)  # each process: 80 images in batches of 16
+    assert metrics["test_images"] == 40  # each process evaluated 20; the counts were summed
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json"]

@@ -1,0 +1,191 @@
+"""The Inception chapter's views: module designer and branch viewer.
+
+References nobody here wrote: the paper's Table 1 (Szegedy et al. 2014, arXiv:1409.4842), torchvision's
+Inception module and its image transforms.
+"""
+
+import importlib
+import re
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+matplotlib.use("Agg")
+
+# torchvision.models.googlenet is also the name of a function; import the module itself
+tv_googlenet = importlib.import_module("torchvision.models.googlenet")
+
+from cnnlib.widgets import branch_viewer, module_designer  # noqa: E402  (lazy names of cnnlib.widgets)
+from cnnlib.widgets.inception import (  # noqa: E402
+    NaiveInception,
+    build_module,
+    load_image,
+    module_cost,
+    paper_modules,
+    prepare_googlenet,
+)
+
+# The paper's Table 1: input size, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj, output depth, ops (M)
+TABLE1 = {
+    "inception3a": (28, 64, 96, 128, 16, 32, 32, 256, 128),
+    "inception3b": (28, 128, 128, 192, 32, 96, 64, 480, 304),
+    "inception4a": (14, 192, 96, 208, 16, 48, 64, 512, 73),
+    "inception4b": (14, 160, 112, 224, 24, 64, 64, 512, 88),
+    "inception4c": (14, 128, 128, 256, 24, 64, 64, 512, 100),
+    "inception4d": (14, 112, 144, 288, 32, 64, 64, 528, 119),
+    "inception4e": (14, 256, 160, 320, 32, 128, 128, 832, 170),
+    "inception5a": (7, 256, 160, 320, 32, 128, 128, 832, 54),
+    "inception5b": (7, 384, 192, 384, 48, 128, 128, 1024, 71),
+}
+
+
+def test_paper_modules_match_table1():
+    specs = paper_modules()
+    assert list(specs) == list(TABLE1)
+    previous_out = 192  # conv 3x3 gives 28x28x192 before inception (3a)
+    for name, (size, *widths, out, _) in TABLE1.items():
+        s = specs[name]
+        assert s.size == size and list(s.widths) == widths and s.out_channels == out, name
+        assert s.in_channels == previous_out, name  # each module takes the previous one's output
+        previous_out = out
+
+
+def test_macs_match_the_papers_ops_column():
+    for name, (*_, ops) in TABLE1.items():
+        macs = module_cost(paper_modules()[name]).macs
+        if name == "inception5a":  # the paper's row is inconsistent with its own widths (51.1 M from them)
+            assert round(macs / 1e6, 1) == 51.1
+        else:
+            assert abs(macs / 1e6 - ops) < 1, (name, macs)
+    assert module_cost(paper_modules()["inception3a"]).macs == 128_049_152  # 163,328 weights x 28 x 28
+
+
+def test_build_module_against_torchvision_inception():
+    """Same module as torchvision's except the 5x5 kernel, which torchvision makes 3x3 (vision#906)."""
+
+    class PlainConv(nn.Sequential):  # conv with bias + ReLU: the paper's unit
+        def __init__(self, cin, cout, **kw):
+            super().__init__(nn.Conv2d(cin, cout, **kw), nn.ReLU())
+
+    for name in ("inception3a", "inception5b"):
+        s = paper_modules()[name]
+        ours = build_module(s)
+        tv = tv_googlenet.Inception(s.in_channels, *s.widths, conv_block=PlainConv)
+        n_ours = sum(p.numel() for p in ours.parameters())
+        n_tv = sum(p.numel() for p in tv.parameters())
+        assert n_ours - n_tv == (25 - 9) * s.ch5x5red * s.ch5x5
+        assert module_cost(s).params == n_ours
+        x = torch.randn(1, s.in_channels, s.size, s.size)
+        assert ours(x).shape == tv(x).shape == (1, s.out_channels, s.size, s.size)
+
+
+def test_naive_module():
+    s = paper_modules()["inception3a"]
+    naive = NaiveInception(s.in_channels, s.ch1x1, s.ch3x3, s.ch5x5)
+    y = naive(torch.randn(2, 192, 28, 28))
+    assert y.shape == (2, 64 + 128 + 32 + 192, 28, 28)
+    cost = module_cost(s, reductions=False)
+    weights = 192 * (64 * 1 + 128 * 9 + 32 * 25)
+    assert cost.params == weights + 64 + 128 + 32
+    assert cost.macs == weights * 28 * 28
+    assert cost.out_channels == 416
+
+
+def _cells(html):
+    return re.findall(r"<td style='text-align:right'>(?:<b>)?([^<]+)", html)
+
+
+def test_module_designer_live_controls():
+    ex = module_designer()
+    _ = ex.widget
+    html = ex.current_html
+    assert "inception (3a)" in html
+    assert _cells(html)[:3] == ["256", "416", "256"]
+    assert "163,696" in html and "387,296" in html and "128.0 M" in html and "303.5 M" in html
+    assert "2.4x</b> cheaper" in html  # 303.5 / 128.0
+    assert html.count("data:image/png;base64,") == 1
+    ex.controls["reductions"].value = False
+    html = ex.current_html
+    assert _cells(html)[:3] == ["416", "416", "256"] and "passes all 192 input channels" in html
+    ex.controls["reductions"].value = True
+    ex.set(scale_5x5=2.0)  # 5x5 branch 32 -> 64 filters
+    html = ex.current_html
+    assert _cells(html)[0] == "288"
+    s = paper_modules()["inception3a"]
+    assert f"{163_696 + 16 * 25 * 32 + 32:,}" in html
+    ex.set(module="inception5b", scale_5x5=1.0)
+    assert _cells(ex.current_html)[0] == "1024"
+    with pytest.raises(ValueError):
+        module_designer(modules=["inception9z"])
+    assert s.name == "inception3a"
+
+
+def test_module_designer_static_grid(monkeypatch):
+    monkeypatch.delenv("CNNLIB_QUICK", raising=False)
+    ex = module_designer(static_modules=("inception3a",), scales=(1.0, 2.0))
+    html = ex.static_html()
+    keys = re.findall(r'class="cnnlib-view" data-key="([^"]+)"', html)
+    assert len(keys) == len(set(keys)) == 1 * 2 * 2 * 2  # module x reductions x 3x3 width x 5x5 width
+
+
+def test_load_image_matches_torchvision_transforms():
+    from torchvision.transforms import v2
+
+    import skimage.data
+
+    picture, x = load_image("chelsea", size=224)
+    assert picture.shape == (224, 224, 3) and x.shape == (1, 3, 224, 224)
+    img = torch.from_numpy(skimage.data.chelsea()).permute(2, 0, 1)
+    ref = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Resize(224, antialias=True), v2.CenterCrop(224),
+                      v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])(img)
+    torch.testing.assert_close(x[0], ref, atol=1e-4, rtol=0)  # same resize, crop and normalisation
+
+
+@pytest.fixture(scope="module")
+def small_viewer():
+    torch.manual_seed(0)
+    from cnnlib.googlenet import googlenet
+
+    model = googlenet(aux_logits=False).eval()
+    return branch_viewer(model=model, weights_label="test weights", images=("chelsea", "coffee"),
+                         modules=("inception3a", "inception5b"), static_modules=("inception3a", "inception5b"),
+                         image_size=64)
+
+
+def test_branch_viewer_views(small_viewer):
+    ex = small_viewer
+    _ = ex.widget
+    html = ex.current_html
+    assert "inception (3a)" in html and "maps of 8x8" in html and "test weights" in html
+    assert "1x1 64 ch" in html and "3x3 128 ch" in html and "pool proj 32 ch" in html
+    assert "3x3 kernel" in html  # torchvision's "5x5" branch is said to be 3x3
+    shares = [int(v) for v in re.findall(r"ch, (\d+)%", html)]
+    assert len(shares) == 4 and abs(sum(shares) - 100) <= 2
+    ex.controls["module"].value = 1
+    html = ex.current_html
+    assert "inception (5b)" in html and "maps of 2x2" in html and "1x1 384 ch" in html
+    ex.set(image="coffee")
+    assert ex.current_html != html
+
+
+def test_branch_viewer_static_and_arguments(small_viewer, monkeypatch):
+    monkeypatch.delenv("CNNLIB_QUICK", raising=False)
+    html = small_viewer.static_html()
+    assert len(re.findall('class="cnnlib-view"', html)) == 4
+    with pytest.raises(ValueError, match="weights_label"):
+        branch_viewer(model=nn.Identity())
+    with pytest.raises(ValueError, match="weights"):
+        prepare_googlenet(weights="trained")
+
+
+def test_prepare_googlenet_offline_is_labelled_random(monkeypatch):
+    import cnnlib.widgets.inception as inc
+
+    monkeypatch.setattr(inc, "_torchvision_weights_cached", lambda: False)
+    monkeypatch.delitem(__import__("sys").modules, "google.colab", raising=False)
+    model, label = prepare_googlenet(weights="auto")
+    assert "RANDOM" in label and not model.training and model.aux1 is None
+    model2, _ = prepare_googlenet(weights="random")
+    assert torch.equal(model.fc.weight, model2.fc.weight)  # seeded
