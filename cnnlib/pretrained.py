@@ -161,7 +161,9 @@ def _describe_cifar(meta: dict[str, Any]) -> str:
             f"{int(meta.get('train_images', 0)):,} images, not a trained model — on {meta.get('device', '?')} {when}, "
             f"{acc_text} on {int(meta.get('test_images', 0)):,} test images."
         )
-    return f"{meta['model']} trained on CIFAR-10 by cnnlib on {meta.get('device', '?')} {when}, {acc_text}."
+    images = int(meta.get("train_images", 0))
+    part = f" ({images:,} of its 50,000 training images)" if 0 < images < 50_000 else ""
+    return f"{meta['model']} trained on CIFAR-10{part} by cnnlib on {meta.get('device', '?')} {when}, {acc_text}."
 
 
 def _read_cached(path: Path, sidecar: Path, model: nn.Module) -> dict[str, Any] | None:
@@ -204,6 +206,7 @@ def train_cifar_weights(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
     half: bool = False,
+    train_subset: int | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train a CIFAR-10 model with its tuned recipe (:func:`cnnlib.train.recipe`) and cache the weights.
 
@@ -217,6 +220,8 @@ def train_cifar_weights(
         progress: show a progress bar.
         half: store the cached weights as float16 (half the file: googlenet_cifar is 22 MB in float32);
             ``load_state_dict`` casts them back to float32 when they are loaded.
+        train_subset: train on the first this many training images only (a shorter run on a CPU); the sidecar
+            and the description say how many were used.
 
     Returns:
         The trained model (on the training device, eval mode) and the sidecar dict that was written.
@@ -229,7 +234,7 @@ def train_cifar_weights(
     from .train import fit, recipe, resolve_device
 
     dev = resolve_device(device if device is not None else "auto")
-    train = load_cifar10(data, train=True, subset=QUICK_TRAIN_IMAGES if quick else None)
+    train = load_cifar10(data, train=True, subset=QUICK_TRAIN_IMAGES if quick else train_subset)
     test = load_cifar10(data, train=False, subset=QUICK_TEST_IMAGES if quick else None)
     overrides: dict[str, Any] = {"progress": progress}
     if quick:
@@ -483,13 +488,15 @@ def _main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=None, help="weights folder (default: $CNNLIB_CACHE/weights)")
     p.add_argument("--half", action="store_true", help="store the weights as float16 (half the file size)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (e.g. fewer on a CPU)")
+    p.add_argument("--train-subset", type=int, default=None, help="train on this many images (a shorter CPU run)")
     args = p.parse_args(argv)
     for name in args.models:
         start = time.perf_counter()
         cached = weights_paths(name, quick=args.quick, cache_dir=args.cache_dir)[0].is_file()
         if args.retrain or not cached:
             _, meta = train_cifar_weights(name, quick=args.quick, data=args.data, cache_dir=args.cache_dir,
-                                          progress=True, half=args.half, epochs=args.epochs)
+                                          progress=True, half=args.half, epochs=args.epochs,
+                                          train_subset=args.train_subset)
             text = _describe_cifar(meta)
         else:
             _, info = load_pretrained(name, prefer="cifar10", quick=args.quick, data=args.data,

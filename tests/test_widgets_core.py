@@ -107,3 +107,18 @@ def test_figures_become_images():
     html = ex.current_html
     assert html.count("data:image/png;base64,") == 1 and "caption" in html
     assert plt.get_fignums() == []  # figures are closed after rendering
+
+
+def test_forget_drops_only_matching_views():
+    calls = []
+    ex = make(calls)
+    ex.html_for(kernel=3)
+    ex.html_for(kernel=5)
+    n = ex.render_count
+    assert ex.forget(kernel=5) == 1
+    ex.html_for(kernel=3)
+    assert ex.render_count == n  # still cached
+    ex.html_for(kernel=5)
+    assert ex.render_count == n + 1  # rendered again
+    with pytest.raises(ValueError, match="unknown control"):
+        ex.forget(depth=1)

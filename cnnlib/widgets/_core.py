@@ -343,6 +343,18 @@ class Explorer:
             self._cache[key] = to_html(self._render(**full), dpi=self.dpi)
         return self._cache[key]
 
+    def forget(self, **values: Any) -> int:
+        """Drop cached views whose controls have these values (all views if none given), e.g. after the data
+        behind them changed. Returns how many were dropped."""
+        unknown = set(values) - set(self._specs)
+        if unknown:
+            raise ValueError(f"unknown control(s) {sorted(unknown)}; controls are {sorted(self._specs)}")
+        names = list(self._specs)
+        stale = [k for k in self._cache if all(k[names.index(n)] == v for n, v in values.items())]
+        for key in stale:
+            del self._cache[key]
+        return len(stale)
+
     @property
     def current_html(self) -> str:
         """The HTML of the view for the current control values."""

@@ -670,8 +670,7 @@ class FeatureMapExplorer(Explorer):
             self.images.pop(UPLOAD, None)
             self.upload_message = f"{name}: {err}"
         # Views of the previous upload are stale: drop them from the view cache.
-        # (Explorer has no public hook for this; see the report to the coordinator.)
-        self._cache = {k: v for k, v in self._cache.items() if UPLOAD not in k}
+        self.forget(image=UPLOAD)
         if self._upload_status is not None:
             self._upload_status.value = _html.escape(self.upload_message or f"showing {name}")
         self.set(image=UPLOAD)

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# GPU run for issue 7 (Stacks & Branches): time-to-accuracy of vgg_cifar and googlenet_cifar, throughput vs torchvision.
+#
+# Run from the repository root on the GPU machine, with the JPEG tarball carried at .data/cifar10-jpeg.tar.gz:
+#     bash bench/gpu_run.sh
+# Writes into $OUT (at most 8 files come back from the device tool): results/*.json (the bench/results files, old
+# rows + new rows), weights/*.pt|json (the feature-map chapter's CIFAR-10 weights, see cnnlib/pretrained.py),
+# env.txt and logs.tgz.
+# Budget: about 5.5 minutes on an H100 including torch.compile; every step has its own timeout and a global deadline.
+set -u
+OUT=${OUT:-/tmp/gpu_out}
+mkdir -p "$OUT/logs" "$OUT/results"
+START=$(date +%s)
+DEADLINE=$((START + ${GPU_RUN_BUDGET:-335}))   # seconds; the last step gets whatever is left
+PY=${PYTHON:-python3}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export CNNLIB_CIFAR10="${CNNLIB_CIFAR10:-$PWD/.data/cifar10-jpeg.tar.gz}"
+export CNNLIB_CACHE="${TMPDIR:-/tmp}/cnnlib-cache"
+export PYTHONUNBUFFERED=1
+RES=bench/results
+mkdir -p "$RES"
+# GPU_RUN_QUICK=1: a dry run of this script on a CPU (tiny subsets, 1 epoch, 1 run, results to a scratch folder)
+VGG_EPOCHS="10 14 18"; GN_EPOCHS=20; VGG_RUNS=5; GN_RUNS=3; GN_MIN=2; EXTRA=(); TP_EXTRA=(--sizes 224 32 --batch-size 128 --steps 15 --warmup 5)
+if [ -n "${GPU_RUN_QUICK:-}" ]; then
+  VGG_EPOCHS="1 2"; GN_EPOCHS=1; VGG_RUNS=1; GN_RUNS=1; GN_MIN=1; RES="$OUT/scratch_results"; mkdir -p "$RES"
+  EXTRA=(--train-subset 512 --test-subset 128 --batch-size 128 --device cpu); TP_EXTRA=(--quick)
+fi
+
+left() { echo $((DEADLINE - $(date +%s))); }
+save() { cp -f $RES/*.json "$OUT/results/" 2>/dev/null; true; }
+# step NAME MAX_SECONDS CMD...: runs CMD with timeout min(MAX, time left), logs to $OUT/logs/NAME.log
+step() {
+  local name=$1 max=$2; shift 2
+  local t; t=$(left); [ "$t" -gt "$max" ] && t=$max
+  if [ "$t" -lt 15 ]; then echo "== skip $name (no time left)" | tee -a "$OUT/logs/summary.log"; return; fi
+  echo "== $name (timeout ${t}s, at +$(( $(date +%s) - START ))s)" | tee -a "$OUT/logs/summary.log"
+  timeout --signal=TERM --kill-after=5 "$t" "$@" > "$OUT/logs/$name.log" 2>&1
+  local rc=$?
+  tail -n 12 "$OUT/logs/$name.log" | tee -a "$OUT/logs/summary.log"
+  echo "== $name rc=$rc (+$(( $(date +%s) - START ))s)" | tee -a "$OUT/logs/summary.log"
+  save
+}
+
+{
+  nvidia-smi
+  $PY -c "import torch, torchvision, platform; print('python', platform.python_version(), 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), torch.cuda.get_device_name(0), 'bf16', torch.cuda.is_bf16_supported())"
+  nproc; ls -la .data/ || true
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+
+# 0. decode the 60,000 JPEGs once into the cache (about 5-10 s)
+step data 90 $PY -c "
+import time; t=time.time()
+from cnnlib.data import load_cifar10
+a=load_cifar10(train=True); b=load_cifar10(train=False)
+print(len(a), len(b), 'images decoded and cached in %.1f s' % (time.time()-t))"
+
+# 1. vgg_cifar: the airbench-style recipe at 10, 14 and 18 epochs, 5 seeds each (one compile for all)
+step vgg_cifar 150 $PY bench/time_to_accuracy.py --model vgg_cifar --runs $VGG_RUNS --epochs $VGG_EPOCHS \
+  --budget-seconds 100 --label "issue7 gpu run" --out "$RES/time_to_accuracy.json" "${EXTRA[@]}"
+
+# 2. googlenet_cifar: 20 epochs, 2 seeds at least (a third if time allows)
+step googlenet_cifar 200 $PY bench/time_to_accuracy.py --model googlenet_cifar --runs $GN_RUNS --min-runs $GN_MIN \
+  --epochs $GN_EPOCHS --budget-seconds 110 --label "issue7 gpu run" --out "$RES/time_to_accuracy.json" "${EXTRA[@]}"
+
+# 3. throughput: cnnlib vs torchvision, GoogLeNet and VGG-11-BN at 224 and 32 px (eager, bf16, channels_last)
+step throughput 60 $PY bench/throughput.py "${TP_EXTRA[@]}" --out "$RES/throughput.json"
+
+# 4. the trained CIFAR-10 weights the feature-map chapter shows (cnnlib.pretrained's cache format), float16
+step weights 120 env CNNLIB_CACHE="$OUT" $PY -m cnnlib.pretrained vgg_cifar googlenet_cifar --half --retrain
+
+save
+echo "total $(( $(date +%s) - START )) s" | tee -a "$OUT/logs/summary.log"
+tar czf "$OUT/logs.tgz" -C "$OUT" logs && rm -r "$OUT/logs"
