@@ -16,25 +16,11 @@ import torchvision
 from torch import nn
 from torchvision.models._api import WeightsEnum
 
+from state_dicts import random_state_dict
 from cnnlib.alexnet import alexnet
 from cnnlib.googlenet import googlenet
 from cnnlib.vgg import VGG, VGG_CONFIGS, make_vgg_layers, vgg11, vgg16_c
 from cnnlib.weights import PRETRAINED_NAMES, load_torchvision_weights
-
-
-def _random_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    sd: dict[str, torch.Tensor] = {}
-    for k, v in model.state_dict().items():
-        if not v.is_floating_point():
-            sd[k] = torch.tensor(5)
-        elif k.endswith("running_var"):
-            sd[k] = torch.rand(v.shape, generator=g) + 0.5
-        elif v.dim() > 1:
-            sd[k] = torch.randn(v.shape, generator=g) * (2 / v[0].numel()) ** 0.5
-        else:
-            sd[k] = torch.randn(v.shape, generator=g) * 0.1
-    return sd
 
 
 _FILES: dict[str, dict[str, torch.Tensor]] = {}  # shared by all tests: generating them is the slow part
@@ -66,7 +52,7 @@ class FakeDownloads:
             kwargs = {"aux_logits": True, "init_weights": False} if name == "googlenet" else {}
             with torch.device("meta"):
                 model = torchvision.models.get_model(name, **kwargs)
-            _FILES[name] = _random_state_dict(model)
+            _FILES[name] = random_state_dict(model)
         return _FILES[name]
 
     def get_state_dict(self, weights: WeightsEnum, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:

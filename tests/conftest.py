@@ -1,0 +1,6 @@
+"""Lets the test modules import the shared helpers in this folder (tests/state_dicts.py)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
