@@ -113,7 +113,8 @@ class TrainConfig:
     # Mixed precision: "auto" (bf16 on GPUs that support it, fp16 + gradient scaler on older GPUs, off on CPUs),
     # "bf16", "fp16" or "off". Halves memory traffic and uses the tensor cores.
     amp: str = "auto"
-    # channels_last (NHWC) memory format: "auto" (on for GPUs), True or False; the layout tensor cores want.
+    # channels_last (NHWC) memory format: "auto" (on for CUDA and CPU devices), True or False; the layout tensor
+    # cores want, and oneDNN's CPU convolutions are faster in it too (1.2-1.4x for both CIFAR models on 2 cores).
     channels_last: str | bool = "auto"
     # torch.compile the training forward/backward: fuses BatchNorm, activations and pooling (costs compile time).
     compile: bool = False
@@ -368,6 +369,48 @@ class _LookaheadEMA:
             state[key].copy_(avg)
 
 
+class _ProgressBar:
+    """A ``tqdm.auto`` bar over the optimiser steps.
+
+    In a notebook tqdm draws an ipywidgets bar, and a saved notebook (or the static book built from it) keeps only
+    that widget's first frame, "0%". So there the bar is displayed with a display id, and when it closes it is
+    replaced by its final text line (steps, time, the last postfix), which is what a saved page then shows.
+    """
+
+    def __init__(self, total: int, initial: int, desc: str) -> None:
+        from tqdm import notebook as tqdm_notebook
+        from tqdm.auto import tqdm
+
+        self._handle: Any = None
+        if issubclass(tqdm, tqdm_notebook.tqdm):
+            from IPython.display import display
+
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", leave=True, display=False)
+            self._handle = display(self.bar.container, display_id=True)
+        else:
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", leave=True)
+
+    def update(self, n: int = 1) -> None:
+        self.bar.update(n)
+
+    def set_postfix(self, postfix: dict[str, str]) -> None:
+        self.bar.set_postfix(postfix)
+
+    def final_line(self) -> str:
+        """The bar as one line of text, e.g. ``VGGCifar: 100%|##########| 16/16 [00:12<00:00, ...]``."""
+        return self.bar.format_meter(**{**self.bar.format_dict, "bar_format": None, "ncols": None})
+
+    def close(self) -> None:
+        if self._handle is None:
+            self.bar.close()
+            return
+        from IPython.display import Pretty
+
+        line = self.final_line()
+        self.bar.close()
+        self._handle.update(Pretty(line))
+
+
 def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
     if dtype is None:
         return nullcontext()
@@ -527,7 +570,7 @@ def fit(
     dev = resolve_device(device)
     rank, world = _dist_info()
     dtype = amp_dtype(cfg.amp, dev)
-    channels_last = dev.type == "cuda" if cfg.channels_last == "auto" else bool(cfg.channels_last)
+    channels_last = dev.type in ("cuda", "cpu") if cfg.channels_last == "auto" else bool(cfg.channels_last)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     callbacks = list(callbacks) if rank == 0 else []
@@ -599,11 +642,7 @@ def fit(
 
     for cb in callbacks:
         cb.on_train_begin(cfg, total_epochs=cfg.epochs)
-    bar = None
-    if cfg.progress and rank == 0:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total_steps, initial=step, desc=type(model).__name__, unit="step", leave=True)
+    bar = _ProgressBar(total_steps, step, type(model).__name__) if cfg.progress and rank == 0 else None
 
     ema_base = cfg.ema_decay**cfg.ema_every
     for epoch in range(start_epoch, cfg.epochs):

@@ -136,6 +136,30 @@ def test_googlenet_cifar_trains_and_evaluate_agrees_with_a_plain_forward():
     assert result.test_acc == pytest.approx(reference, abs=1e-9)
 
 
+def _logit_change_after_one_step(logit_scale: float) -> float:
+    """Largest change of any logit after one plain SGD step at googlenet_cifar's peak learning rate."""
+    cfg = recipe("googlenet_cifar")
+    torch.manual_seed(0)
+    model = googlenet_cifar(logit_scale=logit_scale).train()
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    before = model(x).detach()
+    nn_loss = torch.nn.functional.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
+    nn_loss.backward()
+    torch.optim.SGD(model.parameters(), lr=cfg.lr).step()
+    return (model(x).detach() - before).abs().max().item()
+
+
+def test_googlenet_cifar_logit_scale_keeps_the_first_step_at_the_recipe_lr_small():
+    # The cause of the divergence the default scale prevents: 1,024 non-negative pooled features make one step on
+    # the classifier move every logit by several units (training diverged to 11% in 3 short epochs); 1/8 shrinks
+    # that by 64.
+    assert googlenet_cifar().logit_scale == 0.125
+    unscaled, scaled = _logit_change_after_one_step(1.0), _logit_change_after_one_step(0.125)
+    assert unscaled > 3.0
+    assert scaled < 0.5
+    assert unscaled / scaled > 20
+
+
 def test_schedule_and_amp_resolution():
     total = 100
     assert lr_factor(0, total, warmup=0.2, start=0.1, end=0.05) == pytest.approx(0.1)
@@ -211,3 +235,31 @@ def test_torchrun_two_cpu_processes(tiny_tree, tmp_path):
     assert metrics["steps"] == 2 * (160 // 32)  # each process: 80 images in batches of 16
     assert metrics["test_images"] == 40  # each process evaluated 20; the counts were summed
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json"]
+
+
+def test_progress_bar_in_a_saved_notebook_ends_as_its_final_text_line(tmp_path):
+    # A kernel runs fit with a progress bar; the saved output must show the finished bar, not a widget at 0%.
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipywidgets")
+    code = (
+        "import torch\n"
+        "from cnnlib.cifar import vgg_cifar\n"
+        "from cnnlib.data import CIFAR10Tensors\n"
+        "from cnnlib.train import fit, recipe\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "data = CIFAR10Tensors(torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=g),\n"
+        "                      torch.arange(64) % 10)\n"
+        "torch.manual_seed(0)\n"
+        "result = fit(vgg_cifar(widths=(8, 8, 8)), data, None, recipe('vgg_cifar', epochs=2, batch_size=32, tta=0),\n"
+        "             device='cpu')\n"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    assert not [o for o in outputs if o.get("output_type") == "error"], outputs
+    shown = [o for o in outputs if o.get("output_type") in ("display_data", "execute_result")]
+    assert len(shown) == 1, outputs
+    data = shown[0]["data"]
+    assert "application/vnd.jupyter.widget-view+json" not in data
+    assert "VGGCifar: 100%" in data["text/plain"] and "4/4" in data["text/plain"], data
