@@ -5,7 +5,9 @@
 #     bash bench/gpu_run.sh
 # Writes into $OUT (at most 8 files come back from the device tool): results/*.json (the bench/results files, old
 # rows + new rows), weights/*.pt|json (the feature-map chapter's CIFAR-10 weights, see cnnlib/pretrained.py),
-# env.txt and logs.tgz.
+# logs.tgz (env.txt and one log per step) and, with GPU_RUN_CHAPTERS=1, chapters.tgz: the training and feature-map
+# chapters executed on this GPU with those rows and weights (needs nbclient and ipykernel: carry .whl and install
+# them first, see the device tool's README; add about 240 s to GPU_RUN_BUDGET).
 # Budget: GPU_RUN_BUDGET seconds (default 480: the step limits below add up to it), every step with its own timeout
 # under a global deadline. Call the device tool with timeout_s of at least the budget + 60 (start-up, copying back).
 set -u
@@ -46,8 +48,8 @@ step() {
   nvidia-smi
   $PY -c "import torch, torchvision, platform; print('python', platform.python_version(), 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), torch.cuda.get_device_name(0), 'bf16', torch.cuda.is_bf16_supported())"
   nproc; ls -la .data/ || true
-} > "$OUT/env.txt" 2>&1
-cat "$OUT/env.txt"
+} > "$OUT/logs/env.txt" 2>&1
+cat "$OUT/logs/env.txt"
 
 # 0. decode the 60,000 JPEGs once into the cache (about 5-10 s)
 step data 60 $PY -c "
@@ -69,6 +71,12 @@ step weights 75 env CNNLIB_CACHE="$OUT" $PY -m cnnlib.pretrained vgg_cifar googl
 
 # 4. throughput: cnnlib vs torchvision, GoogLeNet and VGG-11-BN at 224 and 32 px (eager, bf16, channels_last)
 step throughput 45 $PY bench/throughput.py "${TP_EXTRA[@]}" --out "$RES/throughput.json"
+
+# 5. optional: the chapters that show these results, executed here (tools/run_chapter.py refuses quick mode)
+if [ -n "${GPU_RUN_CHAPTERS:-}" ] && [ -z "${GPU_RUN_QUICK:-}" ]; then
+  step chapters 240 env CNNLIB_CACHE="$OUT" $PY tools/run_chapter.py chapters/04_training.ipynb chapters/05_feature_maps.ipynb
+  tar czf "$OUT/chapters.tgz" chapters/04_training.ipynb chapters/05_feature_maps.ipynb
+fi
 
 save
 echo "total $(( $(date +%s) - START )) s" | tee -a "$OUT/logs/summary.log"
