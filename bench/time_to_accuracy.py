@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "torch": torch.__version__,
             "python": platform.python_version(),
             "batch_size": config.batch_size,
+            "lr": config.lr,
             "compile": use_compile,
             "warmup_seconds": warmup_seconds,
             "compile_error": compile_error,
