@@ -217,10 +217,11 @@ class GoogLeNetCifar(nn.Module):
         width_mult: multiplies every channel count (1.0: the paper's widths).
         dropout: dropout probability before the classifier.
         logit_scale: fixed factor on the logits. The classifier's input is 1,024 non-negative averages of ReLU
-            maps (squared length in the hundreds), so a gradient step of size ``lr`` on ``fc`` moves the logits by
-            about ``lr`` times that length; the factor shrinks this by ``logit_scale ** 2``. With 1.0 the recipe's
+            maps (squared length about 200 at initialisation), and a gradient step of size ``lr`` on ``fc`` moves a
+            logit by ``lr`` x that squared length x the batch's mean error for the class: several units at
+            ``lr = 0.4``. The factor shrinks the move by ``logit_scale ** 2``. With 1.0 the recipe's
             learning rate of 0.4 diverges in the first epoch (a measured 11% test accuracy after 3 short epochs,
-            against 41% with 1/8 -- see ``bench/README.md``).
+            against 39% with 1/8; rows in ``bench/results``, see ``bench/README.md``).
     """
 
     def __init__(
