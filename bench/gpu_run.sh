@@ -23,10 +23,10 @@ export PYTHONUNBUFFERED=1
 RES=bench/results
 mkdir -p "$RES"
 # GPU_RUN_QUICK=1: a dry run of this script on a CPU (tiny subsets, 1 epoch, 1 run, results to a scratch folder)
-VGG_EPOCHS="10 14 18"; GN_EPOCHS=20; VGG_RUNS=5; GN_RUNS=3; GN_MIN=2; EXTRA=(); TP_EXTRA=(--sizes 224 32 --batch-size 128 --steps 15 --warmup 5)
+VGG_EPOCHS="10 14 18"; GN_EPOCHS=20; VGG_RUNS=5; GN_RUNS=3; GN_MIN=2; EXTRA=(); W_EXTRA=(); TP_EXTRA=(--sizes 224 32 --batch-size 128 --steps 15 --warmup 5)
 if [ -n "${GPU_RUN_QUICK:-}" ]; then
   VGG_EPOCHS="1 2"; GN_EPOCHS=1; VGG_RUNS=1; GN_RUNS=1; GN_MIN=1; RES="$OUT/scratch_results"; mkdir -p "$RES"
-  EXTRA=(--train-subset 512 --test-subset 128 --batch-size 128 --device cpu); TP_EXTRA=(--quick)
+  EXTRA=(--train-subset 512 --test-subset 128 --batch-size 128 --device cpu); W_EXTRA=(--quick); TP_EXTRA=(--quick)
 fi
 
 left() { echo $((DEADLINE - $(date +%s))); }
@@ -67,14 +67,16 @@ step googlenet_cifar 170 $PY bench/time_to_accuracy.py --model googlenet_cifar -
   --epochs $GN_EPOCHS --budget-seconds 110 --label "issue7 gpu run" --out "$RES/time_to_accuracy.json" "${EXTRA[@]}"
 
 # 3. the trained CIFAR-10 weights the feature-map chapter shows (cnnlib.pretrained's cache format), float16
-step weights 75 env CNNLIB_CACHE="$OUT" $PY -m cnnlib.pretrained vgg_cifar googlenet_cifar --half --retrain
+#    (trained into $CNNLIB_CACHE/weights, then copied to $OUT/weights: $OUT must not receive the decoded data cache)
+step weights 75 $PY -m cnnlib.pretrained vgg_cifar googlenet_cifar --half --retrain "${W_EXTRA[@]}"
+mkdir -p "$OUT/weights" && cp -f "$CNNLIB_CACHE"/weights/*-cifar10* "$OUT/weights/" 2>/dev/null
 
 # 4. throughput: cnnlib vs torchvision, GoogLeNet and VGG-11-BN at 224 and 32 px (eager, bf16, channels_last)
 step throughput 45 $PY bench/throughput.py "${TP_EXTRA[@]}" --out "$RES/throughput.json"
 
 # 5. optional: the chapters that show these results, executed here (tools/run_chapter.py refuses quick mode)
 if [ -n "${GPU_RUN_CHAPTERS:-}" ] && [ -z "${GPU_RUN_QUICK:-}" ]; then
-  step chapters 240 env CNNLIB_CACHE="$OUT" $PY tools/run_chapter.py chapters/04_training.ipynb chapters/05_feature_maps.ipynb
+  step chapters 240 $PY tools/run_chapter.py chapters/04_training.ipynb chapters/05_feature_maps.ipynb
   tar czf "$OUT/chapters.tgz" chapters/04_training.ipynb chapters/05_feature_maps.ipynb
 fi
 
