@@ -17,7 +17,7 @@ airbench, "94% on CIFAR-10 in 3.29 seconds on a single GPU", arXiv:2404.00498), 
 auxiliary classifiers, with BatchNorm in every convolution (as torchvision's GoogLeNet). The Inception modules run
 at 16 x 16 (3a, 3b), 8 x 8 (4a-4e) and 4 x 4 (5a, 5b) -- the ImageNet network's 28/14/7 grid scaled to CIFAR. Its
 logits are scaled by a fixed 1/8 (as in Page's fast ResNet): the 1,024 pooled features are all positive, so one SGD
-step at the fast schedules' learning rates would otherwise move every logit by tens and the run diverges.
+step at the fast schedules' learning rates would otherwise move the logits by several units and the run diverges.
 """
 
 from __future__ import annotations
