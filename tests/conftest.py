@@ -1,4 +1,4 @@
-"""Lets the test modules import the shared helpers in this folder (tests/state_dicts.py)."""
+"""Lets the test modules import the shared helpers in this folder (tests/state_dicts.py, tests/cifar_data.py)."""
 
 import sys
 from pathlib import Path

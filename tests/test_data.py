@@ -13,6 +13,7 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
+from cifar_data import TARBALL, needs_tarball
 from cnnlib import data as cdata
 from cnnlib.data import (
     CIFAR10_CLASSES,
@@ -26,11 +27,8 @@ from cnnlib.data import (
     random_translate,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-TARBALL = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 # the user's cache, read before the fixture below swaps it: the full tarball is decoded once, not per test run
 _USER_CACHE = cdata.cache_dir()
-needs_tarball = pytest.mark.skipif(not TARBALL.is_file(), reason="shared CIFAR-10 JPEG tarball not present")
 
 
 @pytest.fixture(autouse=True)

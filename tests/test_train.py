@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cifar_data import REPO, TARBALL, needs_tarball
 from cnnlib import data as cdata
 from cnnlib.cifar import googlenet_cifar, vgg_cifar
 from cnnlib.data import CIFAR10_CLASSES, CIFAR10Tensors, load_cifar10
@@ -31,8 +32,6 @@ from cnnlib.train import (
     recipe,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-TARBALL = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
 
 def _random_data(n: int, seed: int) -> CIFAR10Tensors:
@@ -49,7 +48,7 @@ def _tiny_config(**changes) -> TrainConfig:
     return base.replace(**changes)
 
 
-@pytest.mark.skipif(not TARBALL.is_file(), reason="shared CIFAR-10 JPEG tarball not present")
+@needs_tarball
 def test_one_epoch_on_8000_images_reaches_35_percent():
     # the CPU bar: one epoch on 8,000 training images, >= 35% on 2,000 test images (chance: 10%).
     # A narrower vgg_cifar (16/32/64 channels) and batches of 256 keep this well under a minute on two cores;
