@@ -39,7 +39,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cnnlib.data import CIFAR10Tensors, DeviceLoader, load_cifar10, normalize
+from cnnlib.data import CIFAR10Tensors, DataNotFoundError, DeviceLoader, load_cifar10, normalize
 
 __all__ = [
     "TrainConfig",
@@ -86,7 +86,8 @@ class TrainConfig:
     # Learning rate multiplier for BatchNorm shifts (their weight decay is divided by it, so the decay per step is
     # unchanged); the speed recipes train these few parameters much faster than the rest.
     bn_bias_lr_scale: float = 1.0
-    # Label smoothing: targets put this much mass on the wrong classes; keeps logits small and generalises better.
+    # Label smoothing: this much of the target's mass is spread evenly over all classes (the true class keeps
+    # 1 - label_smoothing plus its share); keeps logits small and generalises better.
     label_smoothing: float = 0.1
     # Fraction of all steps over which the learning rate rises linearly from lr_start x lr to lr.
     warmup: float = 0.15
@@ -127,8 +128,30 @@ class TrainConfig:
     # tqdm progress bar (on rank 0 only).
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("epochs", "batch_size", "eval_batch_size", "ema_every"):
+            if int(getattr(self, name)) < 1:
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            problems.append(f"lr must be positive, got {self.lr}")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.warmup < 1:
+            problems.append(f"warmup must be a fraction of the run in [0, 1), got {self.warmup}")
+        if self.flip not in ("random", "alternating", "none"):
+            problems.append(f"flip must be 'random', 'alternating' or 'none', got {self.flip!r}")
+        if self.tta not in (0, 1, 2):
+            problems.append(f"tta must be 0, 1 or 2, got {self.tta}")
+        if self.amp not in ("auto", "bf16", "fp16", "off"):
+            problems.append(f"amp must be 'auto', 'bf16', 'fp16' or 'off', got {self.amp!r}")
+        if self.translate < 0 or self.eval_every < 0:
+            problems.append("translate and eval_every must not be negative")
+        if problems:
+            raise ValueError("invalid TrainConfig: " + "; ".join(problems))
+
     def replace(self, **changes: Any) -> "TrainConfig":
-        """A copy with some fields changed (unknown names raise ``TypeError``)."""
+        """A copy with some fields changed (unknown names raise ``TypeError``, bad values ``ValueError``)."""
         return dataclasses.replace(self, **changes)
 
 
@@ -314,8 +337,41 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     if mode == "auto":
         if device.type != "cuda":
             return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if _native_bf16(device) else torch.float16
     return torch.bfloat16 if mode == "bf16" else torch.float16
+
+
+def _native_bf16(device: torch.device) -> bool:
+    """Whether the GPU computes in bf16 natively (Ampere, compute capability 8.0, and later).
+
+    Not ``torch.cuda.is_bf16_supported()``: recent torch versions answer True on older GPUs such as Colab's T4
+    too, because bf16 can be *emulated* there, which is slow (and cuDNN has no bf16 convolutions before Ampere).
+    """
+    if torch.version.hip is not None:  # ROCm: trust torch
+        return torch.cuda.is_bf16_supported()
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return torch.cuda.get_device_capability(index) >= (8, 0)
+
+
+#: Fields that may differ between a run and the run it resumes: they change neither the steps nor the weights.
+_RESUME_MAY_CHANGE = frozenset({"progress", "eval_every", "eval_batch_size", "tta", "compile"})
+
+
+def _check_resume(checkpoint: dict[str, Any], cfg: TrainConfig, model_name: str, n_train: int, world: int,
+                  path: Path | None) -> None:
+    """Refuse to resume from a checkpoint of a different run (the result would be neither run's)."""
+    saved = dict(checkpoint.get("config", {}))
+    now = asdict(cfg)
+    diffs = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in now if k in saved and k not in _RESUME_MAY_CHANGE
+             and saved[k] != now[k]]
+    for key, value in (("model_name", model_name), ("train_images", n_train), ("world_size", world)):
+        if key in checkpoint and checkpoint[key] != value:
+            diffs.append(f"{key} {checkpoint[key]!r} -> {value!r}")
+    if diffs:
+        raise ValueError(
+            f"cannot resume from {path}: it was written by a different run ({'; '.join(diffs)}). Resume with the "
+            "same model, data and settings, or start a new run in another folder (without --resume)."
+        )
 
 
 def _device_name(device: torch.device) -> str:
@@ -548,7 +604,8 @@ def fit(
     """Train ``model`` on ``train`` and evaluate it on ``test``.
 
     If the model defines ``init_from_data(images)`` (like :class:`cnnlib.cifar.VGGCifar`, whose first layer
-    whitens image patches), it is called once before the first step with up to 5,000 normalised training images.
+    whitens image patches), it is called once before the first step with up to 5,000 normalised training images,
+    drawn at random with the config's seed.
 
     Under ``torch.distributed`` (initialised by the caller, e.g. the CLI under ``torchrun``) the model is wrapped
     in ``DistributedDataParallel``; each process trains on its shard and the metrics are summed over processes.
@@ -586,7 +643,10 @@ def fit(
         translate=cfg.translate, channels_last=channels_last, rank=rank, world_size=world,
     )
     if len(train_loader) == 0:
-        raise ValueError(f"{len(train)} training images make no full batch of {cfg.batch_size} (x {world} processes)")
+        raise ValueError(
+            f"{len(train)} training images make no full batch of {cfg.batch_size} (x {world} processes): "
+            "use more images or a smaller batch size"
+        )
     test_loader = (
         DeviceLoader(test, batch_size=cfg.eval_batch_size * world, train=False, device=dev,
                      channels_last=channels_last, rank=rank, world_size=world)
@@ -601,7 +661,8 @@ def fit(
         checkpoint = load_checkpoint(ckpt_path, map_location="cpu")
     init_seconds = 0.0
     if checkpoint is None and hasattr(model, "init_from_data"):
-        sample = normalize(train.images[:5000].to(dev))
+        # a random sample: folder and tarball sources are sorted by class, so the first 5,000 would all be airplanes
+        sample = normalize(train.subset(5000, seed=cfg.seed).images.to(dev))
         _sync(dev)
         t0 = time.perf_counter()
         model.init_from_data(sample)  # type: ignore[operator]
@@ -621,6 +682,7 @@ def fit(
     history: list[dict[str, Any]] = []
     start_epoch, step, train_seconds = 0, 0, init_seconds
     if checkpoint is not None:
+        _check_resume(checkpoint, cfg, type(model).__name__, len(train), world, ckpt_path)
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
@@ -703,6 +765,9 @@ def fit(
             _atomic_save(
                 {
                     "version": _CHECKPOINT_VERSION,
+                    "model_name": type(model).__name__,
+                    "train_images": len(train),
+                    "world_size": world,
                     "epoch": epoch + 1,
                     "step": step,
                     "train_seconds": train_seconds,
@@ -775,8 +840,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/latest", help="folder for metrics.json and the checkpoint")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per step over all processes (default: the recipe's); without --lr the recipe's "
+                        "learning rate is scaled in proportion (linear scaling rule)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's, scaled)")
     p.add_argument("--amp", default=None, choices=["auto", "bf16", "fp16", "off"])
     p.add_argument("--tta", type=int, default=None, choices=[0, 1, 2])
     p.add_argument("--eval-every", type=int, default=None, help="evaluate every N epochs (0: only at the end)")
@@ -788,7 +855,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the CLI; returns the metrics written to ``--out/metrics.json``."""
     args = _parse_args(argv)
-    from cnnlib.registry import create_model
+    from cnnlib.registry import create_model, list_models
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -810,12 +877,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             }.items()
             if v is not None
         }
-        config = recipe(args.model, seed=args.seed, compile=args.compile, progress=not args.no_progress, **overrides)
-        train = load_cifar10(args.data, train=True, subset=args.train_subset)
-        test = load_cifar10(args.data, train=False, subset=args.test_subset)
-        torch.manual_seed(args.seed)
-        model = create_model(args.model, num_classes=len(train.classes))
-        result = fit(model, train, test, config, device=device, out_dir=args.out, resume=args.resume)
+        try:
+            if args.model not in list_models():
+                raise ValueError(f"unknown model {args.model!r}; choose one of: {', '.join(list_models())}")
+            for name in ("train_subset", "test_subset", "epochs", "batch_size"):
+                value = getattr(args, name)
+                if value is not None and value < 1:
+                    raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+            if args.batch_size is not None and args.lr is None:
+                base = recipe(args.model)
+                overrides["lr"] = base.lr * args.batch_size / base.batch_size
+                if rank == 0 and args.batch_size != base.batch_size:
+                    print(f"batch size {args.batch_size} instead of {base.batch_size}: peak learning rate scaled "
+                          f"from {base.lr:g} to {overrides['lr']:g} (pass --lr to choose it)", file=sys.stderr)
+            config = recipe(args.model, seed=args.seed, compile=args.compile, progress=not args.no_progress,
+                            **overrides)
+            train = load_cifar10(args.data, train=True, subset=args.train_subset)
+            test = load_cifar10(args.data, train=False, subset=args.test_subset)
+            torch.manual_seed(args.seed)
+            model = create_model(args.model, num_classes=len(train.classes))
+            result = fit(model, train, test, config, device=device, out_dir=args.out, resume=args.resume)
+        except (ValueError, DataNotFoundError) as err:  # the user's input: a short message, not a traceback
+            print(f"python -m cnnlib.train: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
         metrics = {
             "model": args.model,
             "test_acc": result.test_acc,
@@ -843,7 +927,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             out.mkdir(parents=True, exist_ok=True)
             (out / METRICS_NAME).write_text(json.dumps(metrics, indent=2) + "\n")
             print(
-                f"{args.model}: test accuracy {100 * result.test_acc:.2f}% after {result.epochs} epochs, "
+                f"{args.model}: test accuracy {100 * result.test_acc:.2f}% after {result.epochs} "
+                f"epoch{'s' if result.epochs != 1 else ''}, "
                 f"{result.train_seconds:.1f} s of training on {result.device} x {world} "
                 f"({result.images_per_second:.0f} images/s); wrote {out / METRICS_NAME}",
                 file=sys.stderr,

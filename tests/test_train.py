@@ -102,6 +102,64 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path):
     assert not torch.equal(untouched["features.2.0.weight"], straight_state["features.2.0.weight"])
 
 
+def test_resume_refuses_a_checkpoint_of_a_different_run(tmp_path):
+    # resuming with other settings would silently give neither run's result (e.g. a schedule that never decays)
+    train = _random_data(256, 0)
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(vgg_cifar(widths=(8, 16, 16)), train, None, _tiny_config(), device="cpu", out_dir=tmp_path,
+            callbacks=[_Crash()])
+    with pytest.raises(ValueError, match=r"different run \(batch_size 64 -> 32; lr"):
+        fit(vgg_cifar(widths=(8, 16, 16)), train, None, _tiny_config(batch_size=32, lr=0.05), device="cpu",
+            out_dir=tmp_path, resume=True)
+    with pytest.raises(ValueError, match=r"train_images 256 -> 128"):
+        fit(vgg_cifar(widths=(8, 16, 16)), train.subset(128), None, _tiny_config(), device="cpu", out_dir=tmp_path,
+            resume=True)
+    with pytest.raises(ValueError, match=r"model_name 'VGGCifar' -> 'GoogLeNetCifar'"):
+        fit(googlenet_cifar(width_mult=0.125), train, None, _tiny_config(), device="cpu", out_dir=tmp_path,
+            resume=True)
+    # settings that change neither the steps nor the weights may differ
+    resumed = fit(vgg_cifar(widths=(8, 16, 16)), train, None, _tiny_config(eval_batch_size=100, tta=0),
+                  device="cpu", out_dir=tmp_path, resume=True)
+    assert resumed.steps == 2 * (256 // 64)
+
+
+class _RecordsInitSample(torch.nn.Module):
+    """A linear classifier that remembers the images fit() passes to init_from_data."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3 * 32 * 32, 10)
+        self.sample: torch.Tensor | None = None
+
+    def init_from_data(self, images: torch.Tensor) -> None:
+        self.sample = images.detach().cpu()
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+def test_data_dependent_init_sees_every_class_of_class_sorted_data():
+    # folder and tarball sources come sorted by class: the whitening sample must not be "the first 5,000"
+    labels = torch.arange(10).repeat_interleave(600)  # 6,000 images, sorted by class
+    images = (labels * 25).view(-1, 1, 1, 1).expand(-1, 3, 32, 32).to(torch.uint8).contiguous()
+    model = _RecordsInitSample()
+    fit(model, CIFAR10Tensors(images, labels), None, _tiny_config(epochs=1, batch_size=2000, ema=False, flip="none",
+                                                               translate=0), device="cpu")
+    assert model.sample is not None and len(model.sample) == 5000
+    classes_seen = torch.unique(model.sample[:, 0, 0, 0]).numel()  # one constant value per class
+    assert classes_seen == 10
+
+
+def test_config_rejects_bad_values():
+    for bad in (dict(epochs=0), dict(batch_size=0), dict(lr=0.0), dict(flip="sideways"), dict(tta=3),
+                dict(label_smoothing=1.0), dict(amp="fp8"), dict(warmup=1.0)):
+        with pytest.raises(ValueError, match="invalid TrainConfig"):
+            TrainConfig(**bad)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        recipe("vgg_cifar").replace(batch_size=0)
+
+
 def test_checkpoint_holds_only_tensors_and_plain_containers(tmp_path):
     torch.manual_seed(0)
     fit(vgg_cifar(widths=(8, 16, 16)), _random_data(128, 0), None, _tiny_config(epochs=1), device="cpu",
@@ -173,6 +231,16 @@ def test_schedule_and_amp_resolution():
         recipe("vgg_cifar", epoch=3)  # a typo is an error, not a silently ignored setting
 
 
+@pytest.mark.parametrize("capability, expected", [((7, 5), torch.float16), ((8, 0), torch.bfloat16),
+                                                  ((9, 0), torch.bfloat16)])
+def test_auto_amp_uses_bf16_only_where_the_gpu_computes_it(monkeypatch, capability, expected):
+    # a T4 (7.5) only *emulates* bf16, although torch.cuda.is_bf16_supported() says True there: fp16 + scaler
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert amp_dtype("auto", torch.device("cuda:0")) is expected
+
+
 def test_live_plot_draws_both_panels_outside_a_notebook():
     plot = LivePlot(title="t")
     plot.on_train_begin(TrainConfig(), total_epochs=3)
@@ -218,6 +286,35 @@ def test_cli_writes_metrics_and_resumes(tiny_tree, tmp_path, monkeypatch):
     assert (out / "checkpoint.pt").is_file()
     again = main(args + ["--resume"])  # already finished: nothing more to train, same answer
     assert again["steps"] == first["steps"] and again["test_acc"] == first["test_acc"]
+
+
+def test_cli_scales_the_learning_rate_with_the_batch_size(tiny_tree, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(cdata.CACHE_ENV, str(tmp_path / "cache"))
+    common = ["--model", "vgg_cifar", "--data", str(tiny_tree), "--epochs", "1", "--device", "cpu", "--no-progress",
+              "--tta", "0", "--eval-every", "0"]
+    scaled = main(common + ["--batch-size", "32", "--out", str(tmp_path / "a")])
+    assert scaled["config"]["lr"] == pytest.approx(recipe("vgg_cifar").lr * 32 / 1024)
+    assert "peak learning rate scaled from 1.5 to 0.046875" in capsys.readouterr().err
+    chosen = main(common + ["--batch-size", "32", "--lr", "0.2", "--out", str(tmp_path / "b")])
+    assert chosen["config"]["lr"] == 0.2
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--model", "resnet50"], "unknown model 'resnet50'; choose one of: alexnet"),
+    (["--batch-size", "1024"], "160 training images make no full batch of 1024"),
+    (["--data", "/no/such/folder"], "does not exist. Options:"),
+])
+def test_cli_bad_input_gives_a_short_error(tiny_tree, tmp_path, monkeypatch, capsys, extra, message):
+    monkeypatch.setenv(cdata.CACHE_ENV, str(tmp_path / "cache"))
+    args = ["--model", "vgg_cifar", "--data", str(tiny_tree), "--device", "cpu", "--no-progress",
+            "--out", str(tmp_path / "run"), *extra]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "python -m cnnlib.train: error:" in err and message in err and "Traceback" not in err
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch.distributed.run") is None, reason="torchrun not available")
