@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = _parse(argv)
     if args.quick:
         args.sizes, args.batch_size, args.steps, args.warmup = [64], 4, 2, 1
+        args.device = "cpu" if args.device == "auto" else args.device
     device = resolve_device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

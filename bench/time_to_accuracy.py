@@ -46,12 +46,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the first run; run i uses seed + i")
     p.add_argument("--epochs", type=int, nargs="+", default=None,
                    help="default: the model's recipe; several values give one row each (same compiled graph)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="default: the recipe's; without --lr the recipe's learning rate is scaled in proportion")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's, scaled)")
     p.add_argument("--data", default=None, help="cifar10, a folder tree or a tarball (default: cnnlib's default)")
     p.add_argument("--train-subset", type=int, default=None)
     p.add_argument("--test-subset", type=int, default=None)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda; --quick implies cpu")
     p.add_argument("--compile", dest="compile", action="store_true", default=None)
     p.add_argument("--no-compile", dest="compile", action="store_false")
     p.add_argument("--no-warmup", action="store_true", help="skip the warm-up run (done on GPUs or with compile)")
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         args.test_subset = args.test_subset or 2000
         args.epochs = args.epochs or [1]
         args.runs = 1 if args.runs == 5 else args.runs  # unless --runs was given
+        args.device = "cpu" if args.device == "auto" else args.device
     device = resolve_device(args.device)
     use_compile = device.type == "cuda" if args.compile is None else args.compile
     model_kw = json.loads(args.model_kw)
@@ -89,6 +91,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     load_seconds = time.perf_counter() - t0
 
     overrides = {k: v for k, v in {"batch_size": args.batch_size, "lr": args.lr}.items() if v is not None}
+    if args.batch_size is not None and args.lr is None:  # linear scaling rule, as the CLI of cnnlib.train
+        overrides["lr"] = recipe(args.model).lr * args.batch_size / recipe(args.model).batch_size
     base = recipe(args.model, compile=use_compile, progress=False, eval_every=0, **overrides)
     epoch_list = args.epochs or [base.epochs]
 

@@ -14,7 +14,8 @@ airbench, "94% on CIFAR-10 in 3.29 seconds on a single GPU", arXiv:2404.00498), 
 
 ``googlenet_cifar``: GoogLeNet's Inception modules (Szegedy et al. 2014, arXiv:1409.4842) with the paper's widths
 (3a ... 5b), behind a small stem of two 3 x 3 convolutions instead of the 7 x 7/stride-2 ImageNet stem, without the
-auxiliary classifiers, with BatchNorm in every convolution (as torchvision's GoogLeNet). The Inception modules run
+auxiliary classifiers, with BatchNorm in every convolution and a 3 x 3 convolution in the branch the paper gives
+5 x 5 (both as torchvision's GoogLeNet; the modules are :class:`cnnlib.googlenet.Inception`). The Inception modules run
 at 16 x 16 (3a, 3b), 8 x 8 (4a-4e) and 4 x 4 (5a, 5b) -- the ImageNet network's 28/14/7 grid scaled to CIFAR. Its
 logits are scaled by a fixed 1/8 (as in Page's fast ResNet): the 1,024 pooled features are all positive, so one SGD
 step at the fast schedules' learning rates would otherwise move the logits by several units and the run diverges.

@@ -10,7 +10,8 @@ what the weights are, e.g. *"vgg_cifar trained on CIFAR-10 by cnnlib on NVIDIA H
    and the next source is tried.
 2. **CIFAR-10** (``prefer="cifar10"``): the CIFAR-sized counterpart (``vgg16 -> vgg_cifar``,
    ``googlenet -> googlenet_cifar``, see :mod:`cnnlib.cifar`) trained by :func:`cnnlib.train.fit` with its tuned
-   recipe on first use, then cached. Seconds on a GPU; on a CPU, minutes.
+   recipe on first use, then cached. Seconds on a GPU; on a CPU the full recipe takes an hour or more (pass
+   ``train_if_missing=False`` there, or fill the cache with fewer ``--epochs``, see below).
 3. Otherwise a :class:`WeightsUnavailableError` that lists the options. Random weights only with
    ``allow_random=True`` (or ``prefer="random"``), and then the description says "random initialisation".
 
@@ -220,8 +221,8 @@ def train_cifar_weights(
         progress: show a progress bar.
         half: store the cached weights as float16 (half the file: googlenet_cifar is 22 MB in float32);
             ``load_state_dict`` casts them back to float32 when they are loaded.
-        train_subset: train on the first this many training images only (a shorter run on a CPU); the sidecar
-            and the description say how many were used.
+        train_subset: train on this many training images only, drawn at random with a fixed seed (a shorter run
+            on a CPU); the sidecar and the description say how many were used.
 
     Returns:
         The trained model (on the training device, eval mode) and the sidecar dict that was written.
@@ -337,7 +338,8 @@ def load_pretrained(
         prefer: ``"imagenet"`` (try torchvision's weights first), ``"cifar10"`` (try the cached or trained
             CIFAR-10 model first) or ``"random"`` (random initialisation, labelled as such).
         cache_dir: folder of the cached CIFAR-10 weights (default: see :func:`weights_dir`).
-        train_if_missing: train the CIFAR-10 model when it is not cached (seconds on a GPU, minutes on a CPU).
+        train_if_missing: train the CIFAR-10 model when it is not cached (seconds on a GPU, an hour or more on a
+            CPU).
         device: where the returned model lives (default: a GPU if there is one); training uses it too.
         allow_random: if no trained weights can be had, return a randomly initialised model (labelled
             "random initialisation") instead of raising.
