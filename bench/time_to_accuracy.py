@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from cnnlib.data import CIFAR10Tensors, default_cifar10_source, load_cifar10  # noqa: E402
 from cnnlib.registry import create_model  # noqa: E402
-from cnnlib.train import fit, recipe, resolve_device  # noqa: E402
+from cnnlib.train import fit, recipe, resolve_device, scaled_lr  # noqa: E402
 
 DEFAULT_OUT = REPO / "bench" / "results" / "time_to_accuracy.json"
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     overrides = {k: v for k, v in {"batch_size": args.batch_size, "lr": args.lr}.items() if v is not None}
     if args.batch_size is not None and args.lr is None:  # linear scaling rule, as the CLI of cnnlib.train
-        overrides["lr"] = recipe(args.model).lr * args.batch_size / recipe(args.model).batch_size
+        overrides["lr"] = scaled_lr(args.model, args.batch_size)
     base = recipe(args.model, compile=use_compile, progress=False, eval_every=0, **overrides)
     epoch_list = args.epochs or [base.epochs]
 

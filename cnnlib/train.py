@@ -49,6 +49,7 @@ __all__ = [
     "fit",
     "evaluate",
     "recipe",
+    "scaled_lr",
     "RECIPES",
     "lr_factor",
     "resolve_device",
@@ -61,6 +62,7 @@ __all__ = [
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
 _CHECKPOINT_VERSION = 1
+_AMP_MODES = ("auto", "bf16", "fp16", "off")
 
 
 @dataclass
@@ -143,7 +145,7 @@ class TrainConfig:
             problems.append(f"flip must be 'random', 'alternating' or 'none', got {self.flip!r}")
         if self.tta not in (0, 1, 2):
             problems.append(f"tta must be 0, 1 or 2, got {self.tta}")
-        if self.amp not in ("auto", "bf16", "fp16", "off"):
+        if self.amp not in _AMP_MODES:
             problems.append(f"amp must be 'auto', 'bf16', 'fp16' or 'off', got {self.amp!r}")
         if self.translate < 0 or self.eval_every < 0:
             problems.append("translate and eval_every must not be negative")
@@ -184,6 +186,12 @@ def recipe(model_name: str, **overrides: Any) -> TrainConfig:
         The configuration.
     """
     return TrainConfig(**{**RECIPES.get(model_name, {}), **overrides})
+
+
+def scaled_lr(model_name: str, batch_size: int) -> float:
+    """The recipe's peak learning rate for another batch size: scaled in proportion (the linear scaling rule)."""
+    base = recipe(model_name)
+    return base.lr * batch_size / base.batch_size
 
 
 # ----------------------------------------------------------------------------------------------- results
@@ -330,7 +338,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``mode`` (``"auto"``, ``"bf16"``, ``"fp16"``, ``"off"``) on ``device``; ``None``: off."""
-    if mode not in ("auto", "bf16", "fp16", "off"):
+    if mode not in _AMP_MODES:
         raise ValueError(f"amp must be 'auto', 'bf16', 'fp16' or 'off', got {mode!r}")
     if mode == "off":
         return None
@@ -844,7 +852,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="images per step over all processes (default: the recipe's); without --lr the recipe's "
                         "learning rate is scaled in proportion (linear scaling rule)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's, scaled)")
-    p.add_argument("--amp", default=None, choices=["auto", "bf16", "fp16", "off"])
+    p.add_argument("--amp", default=None, choices=_AMP_MODES)
     p.add_argument("--tta", type=int, default=None, choices=[0, 1, 2])
     p.add_argument("--eval-every", type=int, default=None, help="evaluate every N epochs (0: only at the end)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
@@ -886,7 +894,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
             if args.batch_size is not None and args.lr is None:
                 base = recipe(args.model)
-                overrides["lr"] = base.lr * args.batch_size / base.batch_size
+                overrides["lr"] = scaled_lr(args.model, args.batch_size)
                 if rank == 0 and args.batch_size != base.batch_size:
                     print(f"batch size {args.batch_size} instead of {base.batch_size}: peak learning rate scaled "
                           f"from {base.lr:g} to {overrides['lr']:g} (pass --lr to choose it)", file=sys.stderr)
