@@ -13,9 +13,12 @@ airbench, "94% on CIFAR-10 in 3.29 seconds on a single GPU", arXiv:2404.00498), 
 * a final max-pool, a bias-free linear layer and a fixed down-scaling of the logits (1/9).
 
 ``googlenet_cifar``: GoogLeNet's Inception modules (Szegedy et al. 2014, arXiv:1409.4842) with the paper's widths
-(3a ... 5b), behind a small stem of two 3 x 3 convolutions instead of the 7 x 7/stride-2 ImageNet stem, without the
-auxiliary classifiers, with BatchNorm in every convolution and a 3 x 3 convolution in the branch the paper gives
-5 x 5 (both as torchvision's GoogLeNet; the modules are :class:`cnnlib.googlenet.Inception`). The Inception modules run
+(3a ... 5b), behind a small stem of two 3 x 3 convolutions instead of the 7 x 7/stride-2 ImageNet stem, with
+BatchNorm in every convolution (as torchvision's GoogLeNet; the modules are :class:`cnnlib.googlenet.Inception`) and
+the paper's 5 x 5 kernel in the third branch (torchvision's 3 x 3 there is kept only for its pretrained weights;
+``five_by_five=False`` restores it). The two auxiliary classifiers (after 4a and 4d) are optional
+(``aux_logits=True``; their logits come from :meth:`GoogLeNetCifar.forward_with_aux`, as in
+:class:`cnnlib.googlenet.GoogLeNet`). The Inception modules run
 at 16 x 16 (3a, 3b), 8 x 8 (4a-4e) and 4 x 4 (5a, 5b) -- the ImageNet network's 28/14/7 grid scaled to CIFAR. Its
 logits are scaled by a fixed 1/8 (as in Page's fast ResNet): the 1,024 pooled features are all positive, so one SGD
 step at the fast schedules' learning rates would otherwise move the logits by several units and the run diverges.
@@ -28,7 +31,7 @@ from torch import Tensor, nn
 
 from cnnlib import _base
 from cnnlib._base import FeatureInfo
-from cnnlib.googlenet import BasicConv2d, Inception
+from cnnlib.googlenet import BasicConv2d, Inception, InceptionAux
 from cnnlib.registry import register_model
 
 __all__ = ["VGGCifar", "GoogLeNetCifar", "vgg_cifar", "googlenet_cifar", "whitening_filters"]
@@ -217,7 +220,10 @@ class GoogLeNetCifar(nn.Module):
         num_classes: outputs of the classifier.
         width_mult: multiplies every channel count (1.0: the paper's widths).
         dropout: dropout probability before the classifier.
-        logit_scale: fixed factor on the logits. The classifier's input is 1,024 non-negative averages of ReLU
+        five_by_five: the paper's 5 x 5 kernel in branch 3 (``False``: torchvision's 3 x 3).
+        aux_logits: build the two auxiliary classifiers (after inception4a and inception4d; used only by
+            :meth:`forward_with_aux` in training).
+        logit_scale: fixed factor on the logits (also the auxiliary ones). The classifier's input is 1,024 non-negative averages of ReLU
             maps (squared length about 200 at initialisation), and a gradient step of size ``lr`` on ``fc`` moves a
             logit by ``lr`` x that squared length x the batch's mean error for the class: several units at
             ``lr = 0.4``. The factor shrinks the move by ``logit_scale ** 2``. With 1.0 the recipe's
@@ -226,7 +232,8 @@ class GoogLeNetCifar(nn.Module):
     """
 
     def __init__(
-        self, *, num_classes: int = 10, width_mult: float = 1.0, dropout: float = 0.0, logit_scale: float = 0.125
+        self, *, num_classes: int = 10, width_mult: float = 1.0, dropout: float = 0.0, logit_scale: float = 0.125,
+        five_by_five: bool = True, aux_logits: bool = False,
     ) -> None:
         super().__init__()
         self.logit_scale = logit_scale
@@ -239,17 +246,22 @@ class GoogLeNetCifar(nn.Module):
         self.maxpool1 = nn.MaxPool2d(2)  # N x 64 x 16 x 16
         self.conv2 = BasicConv2d(w(64), w(192), kernel_size=3, padding=1)  # N x 192 x 16 x 16
         in_ch = w(192)
+        aux_in: dict[str, int] = {}
         for name in ("inception3a", "inception3b"):
-            setattr(self, name, Inception(in_ch, *widths[name]))
+            setattr(self, name, Inception(in_ch, *widths[name], five_by_five=five_by_five))
             in_ch = _out_channels(widths[name])
         self.maxpool3 = nn.MaxPool2d(2)  # N x 480 x 8 x 8
         for name in ("inception4a", "inception4b", "inception4c", "inception4d", "inception4e"):
-            setattr(self, name, Inception(in_ch, *widths[name]))
+            setattr(self, name, Inception(in_ch, *widths[name], five_by_five=five_by_five))
             in_ch = _out_channels(widths[name])
+            aux_in[name] = in_ch
         self.maxpool4 = nn.MaxPool2d(2)  # N x 832 x 4 x 4
         for name in ("inception5a", "inception5b"):
-            setattr(self, name, Inception(in_ch, *widths[name]))
+            setattr(self, name, Inception(in_ch, *widths[name], five_by_five=five_by_five))
             in_ch = _out_channels(widths[name])
+        # the paper's heads (1x1 conv 128, FC 1024, dropout 0.7), on the 8 x 8 maps through a 4 x 4 average pool
+        self.aux1 = InceptionAux(aux_in["inception4a"], num_classes) if aux_logits else None
+        self.aux2 = InceptionAux(aux_in["inception4d"], num_classes) if aux_logits else None
         self.avgpool = nn.AdaptiveAvgPool2d(1)  # N x 1024 x 1 x 1
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(in_ch, num_classes)
@@ -262,20 +274,44 @@ class GoogLeNetCifar(nn.Module):
             {"module": "inception5b", "num_chs": in_ch, "reduction": 8, "stage": "inception5"},
         ]
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """``N x 3 x H x W`` (H, W >= 8) -> ``N x 1024 x H/8 x W/8``."""
+    def _features(self, x: Tensor, with_aux: bool) -> tuple[Tensor, list[Tensor]]:
         x = _base.check_input(x, 8)
+        aux: list[Tensor] = []
         x = self.conv2(self.maxpool1(self.conv1(x)))  # N x 192 x 16 x 16
         x = self.inception3b(self.inception3a(x))  # N x 480 x 16 x 16
         x = self.maxpool3(x)  # N x 480 x 8 x 8
         x = self.inception4a(x)  # N x 512 x 8 x 8
+        if with_aux and self.aux1 is not None:
+            aux.append(self.aux1(x) * self.logit_scale)
         x = self.inception4b(x)  # N x 512 x 8 x 8
         x = self.inception4c(x)  # N x 512 x 8 x 8
         x = self.inception4d(x)  # N x 528 x 8 x 8
+        if with_aux and self.aux2 is not None:
+            aux.append(self.aux2(x) * self.logit_scale)
         x = self.inception4e(x)  # N x 832 x 8 x 8
         x = self.maxpool4(x)  # N x 832 x 4 x 4
         x = self.inception5b(self.inception5a(x))  # N x 1024 x 4 x 4
-        return x
+        return x, aux
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``N x 3 x H x W`` (H, W >= 8) -> ``N x 1024 x H/8 x W/8`` (the auxiliary heads are not run)."""
+        return self._features(x, False)[0]
+
+    def forward_with_aux(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Main and auxiliary logits for training, in :class:`cnnlib.googlenet.GoogLeNet`'s order.
+
+        The paper's training loss is ``ce(logits) + 0.3 * (ce(aux1) + ce(aux2))``.
+
+        Returns:
+            ``(logits, aux2, aux1)``, each ``N x num_classes``.
+
+        Raises:
+            RuntimeError: the model was built with ``aux_logits=False``.
+        """
+        if self.aux1 is None or self.aux2 is None:
+            raise RuntimeError("this googlenet_cifar has no auxiliary heads (built with aux_logits=False)")
+        x, (aux1, aux2) = self._features(x, True)
+        return self.forward_head(x), aux2, aux1
 
     def forward_head(self, x: Tensor) -> Tensor:
         """Feature maps -> ``N x num_classes`` logits."""
@@ -289,7 +325,8 @@ class GoogLeNetCifar(nn.Module):
 
 @register_model
 def googlenet_cifar(
-    *, num_classes: int = 10, width_mult: float = 1.0, dropout: float = 0.0, logit_scale: float = 0.125
+    *, num_classes: int = 10, width_mult: float = 1.0, dropout: float = 0.0, logit_scale: float = 0.125,
+    five_by_five: bool = True, aux_logits: bool = False,
 ) -> GoogLeNetCifar:
     """GoogLeNet (Inception 3a-5b, paper widths) for 32 x 32 images (about 6 M parameters).
 
@@ -298,5 +335,8 @@ def googlenet_cifar(
         width_mult: multiplies every channel count.
         dropout: dropout probability before the classifier.
         logit_scale: fixed factor on the logits (see :class:`GoogLeNetCifar`).
+        five_by_five: the paper's 5 x 5 kernel in the third branch (``False``: torchvision's 3 x 3).
+        aux_logits: build the two auxiliary classifiers (see :meth:`GoogLeNetCifar.forward_with_aux`).
     """
-    return GoogLeNetCifar(num_classes=num_classes, width_mult=width_mult, dropout=dropout, logit_scale=logit_scale)
+    return GoogLeNetCifar(num_classes=num_classes, width_mult=width_mult, dropout=dropout, logit_scale=logit_scale,
+                          five_by_five=five_by_five, aux_logits=aux_logits)

@@ -922,6 +922,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Train a cnnlib model on CIFAR-10 (also under torchrun for several processes/GPUs).",
     )
     p.add_argument("--model", default="vgg_cifar", help="registered model name (default: vgg_cifar)")
+    p.add_argument("--model-kw", default="{}", metavar="JSON",
+                   help='keyword arguments of the model builder, e.g. \'{"width_mult": 0.5}\'')
     p.add_argument("--data", default=None,
                    help="'cifar10' (download), a folder tree train/<class>/*.jpg, or a .tar.gz of one "
                         "(default: $CNNLIB_CIFAR10 or a local copy, else 'cifar10')")
@@ -973,6 +975,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         try:
             if args.model not in list_models():
                 raise ValueError(f"unknown model {args.model!r}; choose one of: {', '.join(list_models())}")
+            try:
+                model_kw = json.loads(args.model_kw)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"--model-kw is not JSON ({err.msg}): {args.model_kw!r}") from None
+            if not isinstance(model_kw, dict):
+                raise ValueError(f"--model-kw must be a JSON object such as '{{\"width_mult\": 0.5}}', got {args.model_kw!r}")
             for name in ("train_subset", "test_subset", "epochs", "batch_size"):
                 value = getattr(args, name)
                 if value is not None and value < 1:
@@ -988,13 +996,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             train = load_cifar10(args.data, train=True, subset=args.train_subset)
             test = load_cifar10(args.data, train=False, subset=args.test_subset)
             torch.manual_seed(args.seed)
-            model = create_model(args.model, num_classes=len(train.classes))
+            model = create_model(args.model, num_classes=len(train.classes), **model_kw)
             result = fit(model, train, test, config, device=device, out_dir=args.out, resume=args.resume)
         except (ValueError, DataNotFoundError) as err:  # the user's input: a short message, not a traceback
             print(f"python -m cnnlib.train: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
         metrics = {
             "model": args.model,
+            "model_kw": model_kw,
             "test_acc": result.test_acc,
             "test_loss": result.test_loss,
             "train_loss": result.train_loss,
