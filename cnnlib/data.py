@@ -12,19 +12,27 @@ Three sources are understood by :func:`load_cifar10`:
 * a ``.tar``/``.tar.gz`` archive holding such a tree, read directly without unpacking it.
 
 Images are decoded once and cached as ``uint8`` tensors (``N x 3 x 32 x 32``) under :func:`cache_dir`, so
-the second load of the same source takes a fraction of a second.
+the second load of the same source takes a fraction of a second. A folder's cache entry is keyed by the relative
+path, size and modification time of every image file in it (renaming a class folder or adding an image decodes
+again); an archive's by its path, size and modification time. ``load_cifar10(..., cache=False)`` or the
+environment variable ``CNNLIB_NO_DATA_CACHE=1`` bypasses the cache.
+
+Labels follow the training split's classes: the test split's class folders are looked up by name in the training
+split's class list (a test class that the training split lacks is an error, never a silently shifted label).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import socket
 import tarfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,9 +44,11 @@ __all__ = [
     "CIFAR10_STD",
     "DATA_ENV",
     "CACHE_ENV",
+    "NO_CACHE_ENV",
     "CIFAR10Tensors",
     "DeviceLoader",
     "DataNotFoundError",
+    "DataFormatError",
     "cache_dir",
     "default_cifar10_source",
     "load_cifar10",
@@ -59,15 +69,28 @@ CIFAR10_STD: tuple[float, float, float] = (0.2470, 0.2435, 0.2616)
 DATA_ENV = "CNNLIB_CIFAR10"
 #: Environment variable naming the cache folder (default ``~/.cache/cnnlib``).
 CACHE_ENV = "CNNLIB_CACHE"
+#: Environment variable that, set to ``1``/``true``/``yes``, bypasses the decoded-data cache (read and write).
+NO_CACHE_ENV = "CNNLIB_NO_DATA_CACHE"
 
 _TARBALL_NAME = "cifar10-jpeg.tar.gz"
+# Every suffix here is decoded: torchvision's decoders for JPEG/PNG/WEBP, PIL for the rest (BMP, PPM).
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
-# Bump when the cache layout changes, so stale caches are never read.
-_CACHE_VERSION = 1
+# Bump when the cache layout or the labelling changes, so stale caches are never read.
+_CACHE_VERSION = 2
+# Largest archive member read (a CIFAR image is about 1 kB): a bigger one is refused before it is read, so a small
+# compressed archive cannot expand into gigabytes of memory.
+_MAX_MEMBER_BYTES = 10 * 1024 * 1024
+# Seconds a torchvision download may wait on a silent server before it gives up (per socket operation).
+_DOWNLOAD_TIMEOUT = 30.0
 
 
 class DataNotFoundError(FileNotFoundError):
     """The requested CIFAR-10 source does not exist or cannot be downloaded."""
+
+
+class DataFormatError(ValueError):
+    """The source exists, but what it holds is not usable (an undecodable image, an oversized archive member,
+    test classes the training split lacks); the message names the file or the classes."""
 
 
 def _options_text() -> str:
@@ -169,16 +192,20 @@ def load_cifar10(
         train: the 50,000 training images (``True``) or the 10,000 test images (``False``).
         subset: keep only this many images, drawn at random with ``subset_seed`` (all classes appear).
         subset_seed: seed of the subset draw (fixed so that runs compare on the same images).
-        cache: read and write the decoded tensors in :func:`cache_dir`.
+        cache: read and write the decoded tensors in :func:`cache_dir` (also off when the environment variable
+            ``CNNLIB_NO_DATA_CACHE`` is ``1``).
 
     Returns:
         A :class:`CIFAR10Tensors` on the CPU with ``images`` ``N x 3 x 32 x 32`` (``uint8``).
 
     Raises:
         DataNotFoundError: the source does not exist, or cannot be downloaded; the message names the options.
+        DataFormatError: an image cannot be decoded, an archive member is too large, or the test split has a class
+            the training split lacks; the message names the file or the classes.
     """
     src = str(source) if source is not None else default_cifar10_source()
     split = "train" if train else "test"
+    cache = cache and os.environ.get(NO_CACHE_ENV, "").strip().lower() not in ("1", "true", "yes")
     if src.lower() == "cifar10":
         data = _load_torchvision(train=train)
     else:
@@ -206,9 +233,37 @@ def load_cifar10(
     return data
 
 
+def _image_listing(folder: Path) -> list[tuple[str, int, int]]:
+    """``(relative path, size, mtime_ns)`` of every image file under ``folder``, sorted (one ``os.scandir`` walk)."""
+    out: list[tuple[str, int, int]] = []
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir():
+                stack.append(Path(entry.path))
+            elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in _IMAGE_SUFFIXES:
+                st = entry.stat()
+                out.append((Path(entry.path).relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
 def _cache_file(path: Path, split: str) -> Path:
-    stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|v{_CACHE_VERSION}"
+    """The cache file of one split of ``path``.
+
+    An archive is keyed by its path, size and mtime (its members cannot change without rewriting it); a folder by
+    the listing of its split's image files and the training split's class folders (the test labels follow them).
+    """
+    if path.is_file():
+        stat = path.stat()
+        key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|v{_CACHE_VERSION}"
+    else:
+        listing = _image_listing(path / split)
+        key = f"{path.resolve()}|{split}|{listing}|{_class_dirs(path / 'train')}|v{_CACHE_VERSION}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir() / f"cifar10-{path.name.split('.')[0]}-{digest}-{split}.pt"
 
@@ -233,42 +288,105 @@ def _write_cache(file: Path, data: CIFAR10Tensors) -> None:
         pass
 
 
-def _decode(blobs: list[bytes]) -> Tensor:
-    """Decode encoded images to ``N x 3 x 32 x 32`` ``uint8`` (torchvision's libjpeg-turbo decoder, else PIL)."""
-    if not blobs:
-        return torch.empty(0, 3, 32, 32, dtype=torch.uint8)
+def _decode_pil(blob: bytes) -> Tensor:
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(blob)) as im:
+        return torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1).contiguous()
+
+
+def _decode_one(blob: bytes, name: str) -> Tensor:
+    """One image to ``3 x H x W`` ``uint8``: torchvision's decoder, else PIL (BMP, PPM); neither: an error naming it."""
     try:
         with warnings.catch_warnings():  # torchvision >= 0.29 announces a move of its decoders to TorchCodec
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+            warnings.simplefilter("ignore")
+            from torchvision.io import ImageReadMode, decode_image
 
-            tensors = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
-            if all(b[:2] == b"\xff\xd8" for b in blobs):
+            return decode_image(torch.frombuffer(bytearray(blob), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    except (ImportError, RuntimeError, ValueError):
+        pass
+    try:
+        return _decode_pil(blob)
+    except Exception as err:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ... for broken files
+        raise DataFormatError(f"cannot decode the image {name} ({type(err).__name__}: {err})") from None
+
+
+def _decode(blobs: list[bytes], names: Sequence[str] | None = None) -> Tensor:
+    """Decode encoded images to ``N x 3 x 32 x 32`` ``uint8`` (torchvision's libjpeg-turbo decoder, else PIL).
+
+    Args:
+        blobs: the encoded files.
+        names: the files' names, for the error messages (default: their positions).
+
+    Raises:
+        DataFormatError: an image cannot be decoded, or is not 32 x 32; the message names the file.
+    """
+    if not blobs:
+        return torch.empty(0, 3, 32, 32, dtype=torch.uint8)
+    names = list(names) if names is not None else [f"image #{i}" for i in range(len(blobs))]
+    images: list[Tensor] | None = None
+    if all(b[:2] == b"\xff\xd8" for b in blobs):
+        try:  # the fast path: one batched libjpeg-turbo call
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from torchvision.io import ImageReadMode, decode_jpeg
+
+                tensors = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
                 images = list(decode_jpeg(tensors, mode=ImageReadMode.RGB))
-            else:
-                images = [decode_image(t, mode=ImageReadMode.RGB) for t in tensors]
-    except ImportError:  # a torchvision without image decoders
-        import numpy as np
-        from PIL import Image
-
-        images = [
-            torch.from_numpy(np.array(Image.open(io.BytesIO(b)).convert("RGB"))).permute(2, 0, 1) for b in blobs
-        ]
-    shapes = {tuple(im.shape) for im in images}
-    if shapes != {(3, 32, 32)}:
-        raise ValueError(f"expected 32 x 32 RGB images, found shapes {sorted(shapes)[:3]}")
+        except (ImportError, RuntimeError, ValueError):
+            images = None  # one broken file, or no decoder: decode one by one to name it
+    if images is None:
+        images = [_decode_one(b, n) for b, n in zip(blobs, names)]
+    for im, name in zip(images, names):
+        if tuple(im.shape) != (3, 32, 32):
+            raise DataFormatError(
+                f"expected 32 x 32 RGB images, but {name} is {im.shape[-1]} x {im.shape[-2]} (width x height)"
+            )
     return torch.stack(images)
 
 
-def _assemble(items: list[tuple[str, bytes]], where: str) -> CIFAR10Tensors:
-    """Build the tensors from ``(class_name, encoded bytes)`` pairs, labels in CIFAR-10 class order."""
+def _classes_for(names: Sequence[str]) -> tuple[str, ...]:
+    """The class list for these folder names: CIFAR-10's order when they are CIFAR-10 classes, else sorted."""
+    return CIFAR10_CLASSES if set(names) <= set(CIFAR10_CLASSES) else tuple(sorted(set(names)))
+
+
+def _assemble(
+    items: list[tuple[str, str, bytes]], where: str, *, train_classes: Sequence[str] | None = None
+) -> CIFAR10Tensors:
+    """Build the tensors from ``(class_name, file name, encoded bytes)`` triples.
+
+    Args:
+        items: the images of one split.
+        where: the split's location, for messages.
+        train_classes: the training split's class folder names; the labels are looked up by name in their class
+            list (default: this split's own folders).
+
+    Raises:
+        DataNotFoundError: no images.
+        DataFormatError: this split has a class that ``train_classes`` lacks, or an image cannot be decoded.
+    """
     if not items:
         raise DataNotFoundError(f"no images found in {where}. {_options_text()}")
-    names = sorted({c for c, _ in items})
-    classes = CIFAR10_CLASSES if set(names) <= set(CIFAR10_CLASSES) else tuple(names)
+    names = sorted({c for c, _, _ in items})
+    reference = sorted(set(train_classes)) if train_classes else names
+    unknown = sorted(set(names) - set(reference))
+    if unknown:
+        raise DataFormatError(
+            f"{where} has class folders that the training split lacks: {', '.join(unknown)} "
+            f"(training classes: {', '.join(reference)}); test labels must name training classes"
+        )
+    classes = _classes_for(reference)
     index = {c: i for i, c in enumerate(classes)}
-    labels = torch.tensor([index[c] for c, _ in items], dtype=torch.int64)
-    return CIFAR10Tensors(_decode([b for _, b in items]), labels, classes)
+    labels = torch.tensor([index[c] for c, _, _ in items], dtype=torch.int64)
+    return CIFAR10Tensors(_decode([b for _, _, b in items], [n for _, n, _ in items]), labels, classes)
+
+
+def _class_dirs(folder: Path) -> list[str]:
+    """The names of the class folders in ``folder`` (empty if it is not a folder)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
 
 
 def _load_folder(root: Path, split: str) -> CIFAR10Tensors:
@@ -276,17 +394,18 @@ def _load_folder(root: Path, split: str) -> CIFAR10Tensors:
     if not folder.is_dir():
         raise DataNotFoundError(f"{root} has no {split}/ folder. {_options_text()}")
     items = [
-        (cls_dir.name, file.read_bytes())
+        (cls_dir.name, str(file), file.read_bytes())
         for cls_dir in sorted(p for p in folder.iterdir() if p.is_dir())
         for file in sorted(cls_dir.iterdir())
-        if file.suffix.lower() in _IMAGE_SUFFIXES
+        if file.suffix.lower() in _IMAGE_SUFFIXES and file.is_file()
     ]
-    return _assemble(items, str(folder))
+    train_classes = _class_dirs(root / "train") if split == "test" else None
+    return _assemble(items, str(folder), train_classes=train_classes or None)
 
 
 def _load_tar(path: Path) -> dict[str, CIFAR10Tensors]:
     """Decode every ``<split>/<class>/<image>`` of a tar archive (an optional top folder is allowed)."""
-    items: dict[str, list[tuple[str, bytes]]] = {}
+    items: dict[str, list[tuple[str, str, bytes]]] = {}
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
@@ -299,18 +418,35 @@ def _load_tar(path: Path) -> dict[str, CIFAR10Tensors]:
                     continue
                 if os.path.splitext(parts[2])[1].lower() not in _IMAGE_SUFFIXES:
                     continue
+                if member.size > _MAX_MEMBER_BYTES:  # checked before reading: the header states the size
+                    raise DataFormatError(
+                        f"{path}: the member {member.name} is {member.size:,} bytes, more than the "
+                        f"{_MAX_MEMBER_BYTES:,} an image may have here (CIFAR images are about 1 kB); refused"
+                    )
                 fh = tar.extractfile(member)
                 if fh is not None:
-                    items.setdefault(parts[0], []).append((parts[1], fh.read()))
+                    items.setdefault(parts[0], []).append((parts[1], f"{path}:{member.name}", fh.read()))
     except (tarfile.TarError, OSError, EOFError) as err:
         raise DataNotFoundError(f"{path} is not a readable tar archive ({err}). {_options_text()}") from err
     if not items:
         raise DataNotFoundError(f"no train/<class>/ or test/<class>/ images in {path}. {_options_text()}")
     out = {}
-    for split, pairs in items.items():
-        pairs.sort(key=lambda item: item[0])  # stable: keeps the archive's file order inside a class
-        out[split] = _assemble(pairs, f"{path}:{split}/")
+    train_classes = sorted({c for c, _, _ in items.get("train", [])}) or None
+    for split, triples in items.items():
+        triples.sort(key=lambda item: item[0])  # stable: keeps the archive's file order inside a class
+        out[split] = _assemble(triples, f"{path}:{split}/", train_classes=train_classes if split == "test" else None)
     return out
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """Give every socket opened inside the block a timeout (torchvision's downloader sets none)."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
 
 
 def _load_torchvision(*, train: bool) -> CIFAR10Tensors:
@@ -318,8 +454,9 @@ def _load_torchvision(*, train: bool) -> CIFAR10Tensors:
 
     root = cache_dir() / "torchvision"
     try:
-        dset = torchvision.datasets.CIFAR10(str(root), train=train, download=True)
-    except Exception as err:  # URLError, socket errors, checksum failures
+        with _socket_timeout(_DOWNLOAD_TIMEOUT):  # a server that accepts and never answers must not hang us
+            dset = torchvision.datasets.CIFAR10(str(root), train=train, download=True)
+    except Exception as err:  # URLError, socket timeouts and errors, checksum failures
         raise DataNotFoundError(
             f"could not download CIFAR-10 with torchvision into {root} ({type(err).__name__}: {err}). "
             + _options_text()

@@ -227,3 +227,142 @@ def test_distributed_shards_are_disjoint():
     assert len(set(seen[0].tolist()) | set(seen[1].tolist())) == 100
     with pytest.raises(ValueError, match="divisible"):
         DeviceLoader(data, batch_size=15, train=True, world_size=2)
+
+
+# ------------------------------------------------------------------------------ no silent failures (issue #13)
+
+
+def _write_images(folder: Path, n: int, *, fmt: str = "PNG", seed: int = 0) -> list[np.ndarray]:
+    """``n`` random 32 x 32 images in ``folder`` (created), named 0000.<suffix>...; returns their pixels."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "PPM": ".ppm"}[fmt]
+    out = []
+    for i in range(n):
+        arr = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(folder / f"{i:04d}{suffix}", format=fmt)
+        out.append(arr)
+    return out
+
+
+def test_folder_cache_sees_renamed_classes_and_added_images(tmp_path):
+    root = tmp_path / "f"
+    for split in ("train", "test"):
+        _write_images(root / split / "cat", 2)
+        _write_images(root / split / "dogs", 2, seed=1)
+    assert load_cifar10(root, train=True).classes == ("cat", "dogs")
+    assert load_cifar10(root, train=False).classes == ("cat", "dogs")
+    for split in ("train", "test"):  # `mv f/test/dogs f/test/hounds`: the root's own size and mtime do not change
+        (root / split / "dogs").rename(root / split / "hounds")
+    assert load_cifar10(root, train=True).classes == ("cat", "hounds")
+    assert load_cifar10(root, train=False).classes == ("cat", "hounds")
+    extra = np.full((32, 32, 3), 7, dtype=np.uint8)
+    Image.fromarray(extra).save(root / "train" / "cat" / "0099.png")
+    again = load_cifar10(root, train=True)
+    assert len(again) == 5 and torch.equal(again.images[2], torch.from_numpy(extra).permute(2, 0, 1))
+
+
+def test_cache_can_be_bypassed(tmp_path, monkeypatch):
+    root = tmp_path / "tree"
+    pixels = _write_images(root / "train" / "cat", 3)
+    stale = CIFAR10Tensors(torch.zeros(1, 3, 32, 32, dtype=torch.uint8), torch.zeros(1, dtype=torch.int64))
+    cdata._write_cache(cdata._cache_file(root, "train"), stale)  # a cache entry that disagrees with the folder
+    assert len(load_cifar10(root, train=True)) == 1  # the cache is read...
+    assert len(load_cifar10(root, train=True, cache=False)) == 3  # ...unless bypassed by argument
+    monkeypatch.setenv(cdata.NO_CACHE_ENV, "1")
+    fresh = load_cifar10(root, train=True)  # ...or by the environment
+    assert torch.equal(fresh.images, torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2))
+    other = tmp_path / "other"
+    _write_images(other / "train" / "dog", 1)
+    load_cifar10(other, train=True)
+    assert not cdata._cache_file(other, "train").exists()  # nor written
+
+
+def _tar(root: Path, archive: Path) -> Path:
+    with tarfile.open(archive, "w:gz") as tar:
+        for split in ("train", "test"):
+            if (root / split).is_dir():
+                tar.add(root / split, arcname=split)
+    return archive
+
+
+def test_test_labels_follow_the_training_classes_by_name(tmp_path):
+    root = tmp_path / "fruit"
+    for cls in ("apple", "banana", "cherry"):
+        _write_images(root / "train" / cls, 1)
+    for cls in ("apple", "cherry"):
+        _write_images(root / "test" / cls, 2)
+    for source in (root, _tar(root, tmp_path / "fruit.tar.gz")):
+        train, test = load_cifar10(source, train=True), load_cifar10(source, train=False)
+        assert train.classes == test.classes == ("apple", "banana", "cherry")
+        assert test.labels.tolist() == [0, 0, 2, 2]  # "cherry" is class 2, not "banana"
+    (root / "test" / "cherry").rename(root / "test" / "chery")  # a typo
+    for source in (root, _tar(root, tmp_path / "typo.tar.gz")):
+        with pytest.raises(cdata.DataFormatError, match="chery") as info:
+            load_cifar10(source, train=False)
+        assert "apple, banana, cherry" in str(info.value)
+
+
+def test_oversized_archive_member_is_refused_before_it_is_read(tmp_path):
+    archive = tmp_path / "bomb.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("train/cat/huge.png")
+        info.size = cdata._MAX_MEMBER_BYTES + 1
+        tar.addfile(info, io.BytesIO(bytes(info.size)))  # zeros: a few kB compressed
+    assert archive.stat().st_size < 100_000
+    with pytest.raises(cdata.DataFormatError, match="train/cat/huge.png"):
+        load_cifar10(archive, train=True)
+
+
+def test_download_from_a_silent_server_times_out(tmp_path, monkeypatch):
+    """A server on 127.0.0.1 that accepts connections (the kernel's backlog) and never answers."""
+    import socket
+    import threading
+
+    import torchvision
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "url", f"http://127.0.0.1:{port}/cifar-10-python.tar.gz")
+    monkeypatch.setattr(cdata, "_DOWNLOAD_TIMEOUT", 0.5)
+    outcome: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            load_cifar10("cifar10", train=False)
+        except BaseException as err:  # noqa: BLE001 - handed to the test thread
+            outcome.append(err)
+
+    before = socket.getdefaulttimeout()
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    hung = worker.is_alive()
+    server.close()  # resets the pending connections, so a hung worker ends too
+    assert not hung, "the download waited more than 20 s on a server that never answers"
+    assert len(outcome) == 1 and isinstance(outcome[0], DataNotFoundError), outcome
+    assert "could not download" in str(outcome[0]) and cdata.DATA_ENV in str(outcome[0])
+    assert socket.getdefaulttimeout() == before
+
+
+def test_bad_image_is_named_and_bmp_ppm_load(tmp_path):
+    root = tmp_path / "tree"
+    bmp = _write_images(root / "train" / "cat", 2, fmt="BMP")
+    ppm = _write_images(root / "train" / "dog", 2, fmt="PPM", seed=1)
+    train = load_cifar10(root, train=True)  # every accepted suffix decodes
+    assert torch.equal(train.images, torch.from_numpy(np.stack(bmp + ppm)).permute(0, 3, 1, 2))
+    (root / "train" / "dog" / "0001.ppm").write_bytes(b"P6 not really an image")
+    with pytest.raises(cdata.DataFormatError, match=r"dog/0001\.ppm"):
+        load_cifar10(root, train=True)
+    jpegs = tmp_path / "jpegs"
+    _write_images(jpegs / "train" / "cat", 2, fmt="JPEG")
+    (jpegs / "train" / "cat" / "0001.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(cdata.DataFormatError, match=r"cat/0001\.jpg"):
+        load_cifar10(jpegs, train=True)
+    big = tmp_path / "big"
+    _write_images(big / "train" / "cat", 1)
+    Image.fromarray(np.zeros((40, 48, 3), dtype=np.uint8)).save(big / "train" / "cat" / "0001.png")
+    with pytest.raises(cdata.DataFormatError, match=r"0001\.png is 48 x 40"):
+        load_cifar10(big, train=True)
