@@ -8,7 +8,7 @@
              32 x 32 images, initialised as the paper's common reading N(0, 0.01), with He (Kaiming) init, and
              with BatchNorm; training loss over the first steps. (The paper trained A first and initialised the
              deeper nets from it; BatchNorm came a year later, Ioffe & Szegedy 2015.)
-``aux``      GoogLeNet's auxiliary classifiers: googlenet_cifar (half width) trained with and without the two
+``aux``      GoogLeNet's auxiliary classifiers: googlenet_cifar (a quarter of the width) trained with and without the two
              auxiliary heads (loss weight 0.3, Szegedy et al. 2014); the gradient norm that reaches the first
              convolution, per step, and the train/test curves. The seed says the heads fight vanishing gradients;
              the Inception-v3 paper (Szegedy et al. 2016) found they did not speed up early training and acted as
@@ -174,7 +174,7 @@ def _grad_norm(module: nn.Module) -> float:
 
 
 def run_aux(train: CIFAR10Tensors, test: CIFAR10Tensors, *, epochs: int, device: torch.device,
-            width_mult: float = 0.5) -> list[dict]:
+            width_mult: float = 0.25) -> list[dict]:
     """googlenet_cifar with and without auxiliary heads (weight 0.3), the recipe's schedule, no EMA."""
     base = recipe("googlenet_cifar")
     rows = []
@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--quick", action="store_true", help="smoke test: 512/256 images, a few steps, nothing written")
     p.add_argument("--epochs", type=int, default=None, help="kernels: 5, aux: 2 (default)")
     p.add_argument("--steps", type=int, default=250, help="depth: training steps per variant")
+    p.add_argument("--width-mult", type=float, default=0.25, help="aux: googlenet_cifar's width (default 0.25)")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     args = p.parse_args(argv)
     device = torch.device("cpu")
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             new = run_depth(train, steps=3 if args.quick else args.steps, device=device)
         else:
             new = run_aux(train, test, epochs=1 if args.quick else (args.epochs or 2), device=device,
-                          width_mult=0.125 if args.quick else 0.5)
+                          width_mult=0.125 if args.quick else args.width_mult)
         new = [{**r, **_common(device, args.quick, data=os.path.basename(str(source)))} for r in new]
         for r in new:
             print(f"{name:8s} {r['variant']:32s} " + (f"test {100 * r['test_acc']:.1f}%" if "test_acc" in r
