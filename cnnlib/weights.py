@@ -13,6 +13,7 @@ counterpart — VGG configuration C (``vgg16_c``) and the paper GoogLeNet — ha
 
 from __future__ import annotations
 
+import urllib.error
 import warnings
 from typing import TypeVar
 
@@ -54,8 +55,10 @@ def load_torchvision_weights(model: M, name: str | None = None, *, progress: boo
 
     Raises:
         ValueError: if the name cannot be inferred, has no torchvision weights (e.g.
-            ``"vgg16_c"``, ``"googlenet_paper"``), or the model's parameter shapes do not
-            fit the weights (e.g. ``num_classes != 1000``).
+            ``"vgg16_c"``, ``"googlenet_paper"``), or the model's parameter names or shapes do not
+            fit the weights (e.g. ``num_classes != 1000``, a key missing from the file).
+        ConnectionError: the file is not in torch.hub's cache and cannot be downloaded (offline,
+            an HTTP error, a corrupt download); the message says where the file would be cached.
 
     GoogLeNet, as torchvision does when it loads these weights:
 
@@ -83,7 +86,16 @@ def load_torchvision_weights(model: M, name: str | None = None, *, progress: boo
         raise ValueError("the paper GoogLeNet (paper=True) has no torchvision weights; use googlenet(paper=False)")
 
     weights = get_model_weights(name).DEFAULT
-    state_dict = weights.get_state_dict(progress=progress, check_hash=True)
+    try:
+        state_dict = weights.get_state_dict(progress=progress, check_hash=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as err:  # offline, HTTP, timeout, hash mismatch
+        import torch.hub
+
+        reason = getattr(err, "reason", None) or err
+        raise ConnectionError(
+            f"could not download torchvision's {name!r} weights from {weights.url} ({type(err).__name__}: {reason}); "
+            f"they need the internet once, then torch.hub's cache ({torch.hub.get_dir()}/checkpoints) serves them"
+        ) from None
 
     if name == "googlenet":
         if getattr(model, "aux1", None) is None:
@@ -104,6 +116,16 @@ def load_torchvision_weights(model: M, name: str | None = None, *, progress: boo
         raise ValueError(
             f"torchvision's {name!r} weights do not fit this model (1000 ImageNet classes?): " + "; ".join(mismatched)
         )
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    if missing or unexpected:
+        def few(keys: list[str]) -> str:
+            return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+        parts = ([f"the file lacks {len(missing)} of the model's keys ({few(missing)})"] if missing else []) + (
+            [f"the file has {len(unexpected)} keys the model lacks ({few(unexpected)})"] if unexpected else []
+        )
+        raise ValueError(f"torchvision's {name!r} weights do not fit this model: " + "; ".join(parts))
     model.load_state_dict(state_dict, strict=True)
     if name == "googlenet":
         model.transform_input = True

@@ -146,3 +146,32 @@ def test_models_without_torchvision_weights(downloads: FakeDownloads) -> None:
 def test_wrong_number_of_classes(downloads: FakeDownloads) -> None:
     with pytest.raises(ValueError, match=r"classifier\.6\.weight: model \(10, 4096\) vs weights \(1000, 4096\)"):
         load_torchvision_weights(empty(lambda: alexnet(num_classes=10)), progress=False)
+
+
+def test_offline_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.error
+
+    def offline(*args: Any, **kwargs: Any) -> None:
+        raise urllib.error.URLError(OSError(101, "Network is unreachable"))
+
+    monkeypatch.setattr(WeightsEnum, "get_state_dict", offline)
+    with pytest.raises(ConnectionError, match=r"could not download torchvision's 'alexnet' weights") as info:
+        load_torchvision_weights(empty(lambda: alexnet()), progress=False)
+    text = str(info.value)
+    assert "Network is unreachable" in text and "checkpoints" in text and "\n" not in text
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no chained URLError traceback
+
+
+def test_missing_key_is_named(downloads: FakeDownloads, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = downloads.get_state_dict
+
+    def without_one(weights: WeightsEnum, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        state = real(weights, *args, **kwargs)
+        del state["features.0.bias"]
+        state["extra.weight"] = torch.zeros(1)
+        return state
+
+    monkeypatch.setattr(WeightsEnum, "get_state_dict", lambda w, *a, **k: without_one(w, *a, **k))
+    with pytest.raises(ValueError, match=r"lacks 1 of the model's keys \(features\.0\.bias\)") as info:
+        load_torchvision_weights(empty(lambda: alexnet()), progress=False)
+    assert "extra.weight" in str(info.value) and "\n" not in str(info.value)
