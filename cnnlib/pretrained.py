@@ -9,9 +9,19 @@ what the weights are, e.g. *"vgg_cifar trained on CIFAR-10 by cnnlib on NVIDIA H
    needs the internet once (or torch.hub's cache, ``~/.cache/torch/hub/checkpoints``); a network failure is caught
    and the next source is tried.
 2. **CIFAR-10** (``prefer="cifar10"``): the CIFAR-sized counterpart (``vgg16 -> vgg_cifar``,
-   ``googlenet -> googlenet_cifar``, see :mod:`cnnlib.cifar`) trained by :func:`cnnlib.train.fit` with its tuned
-   recipe on first use, then cached. Seconds on a GPU; on a CPU the full recipe takes an hour or more (pass
-   ``train_if_missing=False`` there, or fill the cache with fewer ``--epochs``, see below).
+   ``googlenet -> googlenet_cifar``, see :mod:`cnnlib.cifar`), from the first of:
+
+   a. the weights that ship with the book (:mod:`cnnlib.shipped`): ``<repo>/weights/<model>.safetensors`` beside
+      the package in a clone or editable install, or ``$CNNLIB_WEIGHTS``; their sha256 is verified against their
+      JSON before they are read (a mismatch is a :class:`cnnlib.shipped.ShippedWeightsError`, never "trained"),
+      and the model is rebuilt with the JSON's ``model_kw`` and loaded strictly;
+   b. a verified copy of those files downloaded earlier into the weights cache (below);
+   c. weights trained and cached by this machine (``<model>-cifar10.pt``, sha256 verified against its JSON);
+   d. a download of the shipped pair from the book's repository (``online`` permitting; about 10 s timeout;
+      verified, then cached for b.), for a ``pip install`` without ``weights/`` (Colab);
+   e. training with the model's recipe (:func:`cnnlib.train.fit`), only when allowed: ``train_if_missing=True``,
+      or by default on a GPU and in quick mode. Never silently on a CPU, where the full recipe takes an hour or
+      more: there the notes say the command to run instead.
 3. Otherwise a :class:`WeightsUnavailableError` that lists the options. Random weights only with
    ``allow_random=True`` (or ``prefer="random"``), and then the description says "random initialisation".
 
@@ -50,6 +60,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,11 +162,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 600:
+        return f"{seconds:.1f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _describe_cifar(meta: dict[str, Any]) -> str:
     acc = meta.get("test_accuracy")
     acc_text = f"{acc * 100:.1f}% test accuracy" if isinstance(acc, (int, float)) else "test accuracy unknown"
-    epochs = int(meta.get("epochs", 0))
-    when = f"in {float(meta.get('train_seconds', 0.0)):.1f} s ({epochs} epoch{'s' if epochs != 1 else ''})"
+    epochs = int(meta.get("epochs") or 0)
+    when = f"in {_duration(float(meta.get('train_seconds') or 0.0))} ({epochs} epoch{'s' if epochs != 1 else ''})"
+    if meta.get("file", "").endswith(".safetensors"):  # the weights that ship with the book
+        images = int(meta.get("train_images") or 0)
+        part = f" ({images:,} of its 50,000 training images)" if 0 < images < 50_000 else ""
+        return (
+            f"{meta['model']} trained on CIFAR-10{part} by {meta.get('trained_by') or 'cnnlib'} on "
+            f"{meta.get('device', '?')} {when}, {acc_text} (the book's shipped weights, {meta.get('dtype', '16-bit')}, "
+            f"trained {str(meta.get('date', '?'))[:10]})."
+        )
     if meta.get("quick"):
         return (
             f"{meta['model']} trained on CIFAR-10 by cnnlib in quick mode — a test run on "
@@ -167,33 +194,51 @@ def _describe_cifar(meta: dict[str, Any]) -> str:
     return f"{meta['model']} trained on CIFAR-10{part} by cnnlib on {meta.get('device', '?')} {when}, {acc_text}."
 
 
-def _read_cached(path: Path, sidecar: Path, model: nn.Module) -> dict[str, Any] | None:
-    """Load cached weights into ``model``; ``None`` if absent or unreadable (a stale cache is not an error)."""
+def _read_cached(path: Path, sidecar: Path, model: nn.Module, notes: list[str] | None = None) -> dict[str, Any] | None:
+    """Load cached weights into ``model`` after checking their sha256 against the sidecar; ``None`` if absent,
+    unreadable or mismatched (the reason is appended to ``notes``: a stale cache is not an error, but a swapped
+    file is never described as trained)."""
     if not (path.is_file() and sidecar.is_file()):
         return None
     try:
         meta = json.loads(sidecar.read_text())
+        if not isinstance(meta, dict) or meta.get("sha256") != _sha256(path):
+            if notes is not None:
+                notes.append(f"CIFAR-10 weights: {path.name} does not match the sha256 in {sidecar.name}; not used")
+            return None
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True)
-    except Exception:  # truncated file, foreign format, changed architecture: train again
+    except Exception as err:  # truncated file, foreign format, changed architecture: train again
+        if notes is not None:
+            notes.append(f"CIFAR-10 weights: {path.name} is unusable ({type(err).__name__})")
         return None
     return meta
 
 
 def _write_cached(path: Path, sidecar: Path, model: nn.Module, meta: dict[str, Any], *, half: bool = False) -> None:
+    """Write the weights and their sidecar as a consistent pair: both to temporary files in the same folder first
+    (the sidecar's sha256 computed from the written weights), then ``os.replace`` the weights and the sidecar last;
+    no temporary file survives a failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu().clone())
         for k, v in model.state_dict().items()
     }
     meta = {**meta, "stored_dtype": "float16" if half else "as trained"}
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: a reader sees the old file or the new one
-    meta = {**meta, "sha256": _sha256(path)}
-    tmp_json = sidecar.with_suffix(f".tmp{os.getpid()}")
-    tmp_json.write_text(json.dumps(meta, indent=1, default=str))
-    os.replace(tmp_json, sidecar)
+    tmps: list[Path] = []
+    try:
+        for target in (path, sidecar):
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            os.close(fd)
+            tmps.append(Path(name))
+        torch.save(state, tmps[0])
+        meta = {**meta, "sha256": _sha256(tmps[0])}
+        tmps[1].write_text(json.dumps(meta, indent=1, default=str))
+        os.replace(tmps[0], path)  # atomic: a reader sees the old file or the new one
+        os.replace(tmps[1], sidecar)  # the sidecar last; between the two, the sha256 check refuses the pair
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------- training
@@ -208,6 +253,7 @@ def train_cifar_weights(
     progress: bool = False,
     half: bool = False,
     train_subset: int | None = None,
+    must_write: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train a CIFAR-10 model with its tuned recipe (:func:`cnnlib.train.recipe`) and cache the weights.
 
@@ -223,12 +269,14 @@ def train_cifar_weights(
             ``load_state_dict`` casts them back to float32 when they are loaded.
         train_subset: train on this many training images only, drawn at random with a fixed seed (a shorter run
             on a CPU); the sidecar and the description say how many were used.
+        must_write: raise if the weights cannot be written (otherwise a read-only cache only costs a retrain).
 
     Returns:
         The trained model (on the training device, eval mode) and the sidecar dict that was written.
 
     Raises:
         cnnlib.data.DataNotFoundError: no CIFAR-10 data could be found or downloaded.
+        OSError: ``must_write`` and the weights could not be written.
     """
     from .data import load_cifar10
     from .registry import create_model
@@ -265,7 +313,8 @@ def train_cifar_weights(
     try:
         _write_cached(path, sidecar, model, meta, half=half)
     except OSError:  # a read-only home: the weights still serve this session
-        pass
+        if must_write:
+            raise
     return model.eval(), meta
 
 
@@ -322,7 +371,7 @@ def load_pretrained(
     *,
     prefer: str = "imagenet",
     cache_dir: str | os.PathLike[str] | None = None,
-    train_if_missing: bool = True,
+    train_if_missing: bool | None = None,
     device: str | torch.device | None = None,
     allow_random: bool = False,
     quick: bool | None = None,
@@ -335,18 +384,20 @@ def load_pretrained(
     Args:
         name: ``"vgg16"`` or ``"googlenet"`` (ImageNet, or their CIFAR-10 counterparts), or ``"vgg_cifar"`` /
             ``"googlenet_cifar"`` (CIFAR-10 only).
-        prefer: ``"imagenet"`` (try torchvision's weights first), ``"cifar10"`` (try the cached or trained
+        prefer: ``"imagenet"`` (try torchvision's weights first), ``"cifar10"`` (try the shipped, cached or trained
             CIFAR-10 model first) or ``"random"`` (random initialisation, labelled as such).
         cache_dir: folder of the cached CIFAR-10 weights (default: see :func:`weights_dir`).
-        train_if_missing: train the CIFAR-10 model when it is not cached (seconds on a GPU, an hour or more on a
-            CPU).
+        train_if_missing: train the CIFAR-10 model when no trained weights can be found (seconds on a GPU, an hour
+            or more on a CPU). ``None`` (default): only on a GPU or in quick mode; on a CPU the notes of the error
+            say which command trains them.
         device: where the returned model lives (default: a GPU if there is one); training uses it too.
         allow_random: if no trained weights can be had, return a randomly initialised model (labelled
             "random initialisation") instead of raising.
         quick: quick mode (tiny training run); default: the ``CNNLIB_QUICK`` environment variable.
         data: CIFAR-10 source for training (default :func:`cnnlib.data.default_cifar10_source`).
-        online: ``False`` never tries to download; ``True`` always tries; ``None`` first checks that the download
-            server (or torch.hub's cached file) can be reached within 3 seconds.
+        online: ``False`` never tries to download (neither ImageNet weights nor the book's shipped weights);
+            ``True`` always tries; ``None`` tries, after checking that torchvision's server (or torch.hub's cached
+            file) can be reached within 3 seconds, and with a 10-second timeout for the shipped weights.
         progress: show download/training progress bars.
 
     Returns:
@@ -410,8 +461,9 @@ def load_pretrained(
             except Exception as err:  # offline, DNS, HTTP, hash mismatch: try the next source
                 notes.append(f"ImageNet weights: {type(err).__name__}: {err}")
                 continue
-        result = _load_cifar(cifar_name, quick=quick, cache_dir=cache_dir, train_if_missing=train_if_missing,
-                             device=dev, data=data, progress=progress, notes=notes)
+        allowed = train_if_missing if train_if_missing is not None else (dev.type == "cuda" or quick)
+        result = _load_cifar(cifar_name, quick=quick, cache_dir=cache_dir, train_if_missing=allowed,
+                             device=dev, data=data, progress=progress, notes=notes, online=online)
         if result is not None:
             return finish(*result)
 
@@ -421,10 +473,11 @@ def load_pretrained(
         f"no trained weights for {name!r}, and random weights were not allowed. Tried: "
         + "; ".join(notes)
         + ". Options: (1) go online, so torchvision's ImageNet weights can be downloaded (prefer='imagenet'); "
-        f"(2) give CIFAR-10 data (set CNNLIB_CIFAR10 to a folder or .tar.gz, or pass data=) so {cifar_name} can be "
-        f"trained and cached; (3) place trained weights at {weights_paths(cifar_name, cache_dir=cache_dir)[0].name} "
-        "and its .json in the weights cache (see cnnlib.pretrained); (4) pass allow_random=True for a model "
-        "labelled 'random initialisation'."
+        f"(2) use a clone of the book's repository (its weights/ folder holds the trained {cifar_name}) or set "
+        f"CNNLIB_WEIGHTS to a folder with {cifar_name}.safetensors and its .json; "
+        f"(3) train and cache it: python -m cnnlib.pretrained {cifar_name} (minutes on a GPU, an hour or more on a "
+        "CPU; or load_pretrained(..., train_if_missing=True) with CIFAR-10 data, see CNNLIB_CIFAR10); "
+        "(4) pass allow_random=True for a model labelled 'random initialisation'."
     )
 
 
@@ -438,7 +491,9 @@ def _load_cifar(
     data: str | os.PathLike[str] | None,
     progress: bool,
     notes: list[str],
+    online: bool | None = None,
 ) -> tuple[nn.Module, WeightsInfo] | None:
+    from . import shipped
     from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DataNotFoundError
     from .registry import create_model
 
@@ -457,16 +512,49 @@ def _load_cifar(
             details=meta,
         )
 
-    # full weights first; quick weights only in quick mode
+    # a. the weights that ship with the book; a sha256 mismatch raises ShippedWeightsError (never "trained")
+    folder = shipped.shipped_dir()
+    if folder is not None:
+        found = shipped.load_shipped(cifar_name, folder)
+        if found is not None:
+            return found[0], info(found[1])
+        notes.append(f"shipped weights: no {cifar_name}.safetensors with its .json in {folder}")
+    # b. a verified download of them, cached earlier
+    downloaded = weights_dir(cache_dir)
+    try:
+        found = shipped.load_shipped(cifar_name, downloaded)
+    except shipped.ShippedWeightsError as err:  # our own cache, changed since: download again below
+        notes.append(f"downloaded weights: {err}")
+        found = None
+    if found is not None:
+        return found[0], info(found[1])
+    # c. weights trained on this machine: full weights first; quick weights only in quick mode
     for use_quick in ([False, True] if quick else [False]):
         path, sidecar = weights_paths(cifar_name, quick=use_quick, cache_dir=cache_dir)
         model = create_model(cifar_name)
-        meta = _read_cached(path, sidecar, model)
+        meta = _read_cached(path, sidecar, model, notes)
         if meta is not None:
             return model, info(meta)
+    # d. download the shipped pair from the repository (Colab: pip install has no weights/ folder)
+    if online is False:
+        notes.append("shipped weights: not downloaded (online=False)")
+    else:
+        try:
+            shipped.download_shipped(cifar_name, downloaded)
+            found = shipped.load_shipped(cifar_name, downloaded)
+        except (shipped.ShippedWeightsError, OSError) as err:  # offline: fall through to training
+            notes.append(f"shipped weights: {err}")
+            found = None
+        if found is not None:
+            return found[0], info(found[1])
+    # e. train, when allowed
     where = weights_paths(cifar_name, quick=quick, cache_dir=cache_dir)[0].name
     if not train_if_missing:
-        notes.append(f"CIFAR-10 weights: {where} is not in the cache and train_if_missing=False")
+        notes.append(
+            f"CIFAR-10 weights: {where} is not in the cache, and training on first use was not allowed "
+            f"(train_if_missing=False, or the default on a CPU, where the full recipe takes an hour or more); "
+            f"to train them: python -m cnnlib.pretrained {cifar_name}"
+        )
         return None
     try:
         model, meta = train_cifar_weights(
@@ -478,11 +566,81 @@ def _load_cifar(
     return model, info(meta)
 
 
+_PROG = "python -m cnnlib.pretrained"
+
+
+def _fail(message: str, code: int = 2) -> int:
+    sys.stderr.write(f"{_PROG}: error: {message}\n")
+    return code
+
+
+def _writable_folder(folder: Path) -> str | None:
+    """Why ``folder`` cannot take the weights, or ``None`` if it can (checked before an hour of training)."""
+    if folder.exists() and not folder.is_dir():
+        return f"--cache-dir {folder} is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe", delete=True):
+            pass
+    except OSError as err:
+        return f"cannot write weights into {folder} ({err.strerror or err})"
+    return None
+
+
 def _main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cnnlib.pretrained [--quick] MODEL...``: train (if needed) and cache CIFAR-10 weights."""
+    """``python -m cnnlib.pretrained [--quick] MODEL...`` trains (if needed) and caches CIFAR-10 weights;
+    ``python -m cnnlib.pretrained export RUN_DIR`` writes the shipped ``weights/<model>.safetensors`` + ``.json``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["export"]:
+        return _export_main(args[1:])
+    return _train_main(args)
+
+
+def _export_main(argv: Sequence[str]) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(description="Train and cache the CIFAR-10 weights the book's widgets show.")
+    from . import shipped
+    from .data import DataNotFoundError
+
+    p = argparse.ArgumentParser(
+        prog=f"{_PROG} export",
+        description="Write weights/<model>.safetensors (16-bit) and weights/<model>.json (provenance, sha256, an "
+        "accuracy check on a fixed test subset) from a finished `python -m cnnlib.train --out RUN_DIR` run.",
+    )
+    p.add_argument("run_dir", help="the --out folder of a finished training run (checkpoint.pt, metrics.json)")
+    p.add_argument("--out", default="weights", help="the weights folder (default: weights)")
+    p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"],
+                   help="16-bit format of the floating tensors (default fp16: closer to float32 for these nets)")
+    p.add_argument("--force", action="store_true", help="replace an existing pair with different content")
+    p.add_argument("--data", default=None, help="CIFAR-10 source of the accuracy check (default: the default source)")
+    p.add_argument("--trained-by", default="cnnlib (python -m cnnlib.train)", help="who trained it, for the text")
+    a = p.parse_args(argv)
+    try:
+        meta = shipped.export_run(a.run_dir, out=a.out, dtype=a.dtype, force=a.force, data=a.data,
+                                  trained_by=a.trained_by)
+    except (FileNotFoundError, DataNotFoundError, ValueError, KeyError) as err:
+        return _fail(str(err) if not isinstance(err, KeyError) else f"metrics.json lacks the key {err}")
+    except (FileExistsError, OSError) as err:
+        return _fail(str(err), 1)
+    check = meta["check"]
+    sys.stdout.write(
+        f"{Path(a.out) / meta['file']} ({meta['bytes'] / 1e6:.1f} MB, {meta['dtype']}, sha256 {meta['sha256'][:12]}) "
+        f"and {meta['model']}.json: {check['correct']:,}/{check['images']:,} correct on the check subset "
+        f"(float32: {check['float32_correct']:,}); test accuracy {100 * float(meta['test_accuracy']):.2f}%\n"
+    )
+    return 0
+
+
+def _train_main(argv: Sequence[str]) -> int:
+    import argparse
+
+    from .data import DataNotFoundError
+
+    p = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Train and cache the CIFAR-10 weights the book's widgets show "
+        f"(or `{_PROG} export RUN_DIR` to write the shipped weights/ files from a training run).",
+    )
     p.add_argument("models", nargs="*", default=["vgg_cifar"], help="vgg_cifar and/or googlenet_cifar")
     p.add_argument("--quick", action="store_true", help="a tiny test run instead of the full recipe")
     p.add_argument("--retrain", action="store_true", help="train even if the weights are cached")
@@ -492,20 +650,38 @@ def _main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (e.g. fewer on a CPU)")
     p.add_argument("--train-subset", type=int, default=None, help="train on this many images (a shorter CPU run)")
     args = p.parse_args(argv)
+    cifar = sorted(set(CIFAR_COUNTERPART.values()))
+    unknown = [m for m in args.models if m not in cifar]
+    if unknown:
+        hint = [f"{m} (its CIFAR-10 counterpart: {CIFAR_COUNTERPART[m]})" for m in unknown if m in CIFAR_COUNTERPART]
+        return _fail(f"no CIFAR-10 recipe for {', '.join(unknown)}; choose from {', '.join(cifar)}"
+                     + (f" — e.g. {hint[0]}" if hint else ""))
+    for flag in ("epochs", "train_subset"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            return _fail(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    folder = weights_dir(args.cache_dir)
+    problem = _writable_folder(folder)
+    if problem:
+        return _fail(problem, 1)
+    from .registry import create_model
+
     for name in args.models:
         start = time.perf_counter()
-        cached = weights_paths(name, quick=args.quick, cache_dir=args.cache_dir)[0].is_file()
-        if args.retrain or not cached:
-            _, meta = train_cifar_weights(name, quick=args.quick, data=args.data, cache_dir=args.cache_dir,
-                                          progress=True, half=args.half, epochs=args.epochs,
-                                          train_subset=args.train_subset)
-            text = _describe_cifar(meta)
-        else:
-            _, info = load_pretrained(name, prefer="cifar10", quick=args.quick, data=args.data,
-                                      cache_dir=args.cache_dir, progress=True)
-            text = info.description
-        path = weights_paths(name, quick=args.quick, cache_dir=args.cache_dir)[0]
-        sys.stdout.write(f"{text}\n  -> {path} ({time.perf_counter() - start:.1f} s in all)\n")
+        path, sidecar = weights_paths(name, quick=args.quick, cache_dir=args.cache_dir)
+        meta = None if args.retrain else _read_cached(path, sidecar, create_model(name))
+        if meta is None:
+            try:
+                _, meta = train_cifar_weights(name, quick=args.quick, data=args.data, cache_dir=args.cache_dir,
+                                              progress=True, half=args.half, epochs=args.epochs,
+                                              train_subset=args.train_subset, must_write=True)
+            except (DataNotFoundError, ValueError) as err:
+                return _fail(str(err))
+            except OSError as err:
+                return _fail(f"could not write the weights into {folder} ({err})", 1)
+            if _read_cached(path, sidecar, create_model(name)) is None:
+                return _fail(f"the weights written to {path} cannot be read back", 1)
+        sys.stdout.write(f"{_describe_cifar(meta)}\n  -> {path} ({time.perf_counter() - start:.1f} s in all)\n")
     return 0
 
 
