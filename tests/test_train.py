@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import math
@@ -19,10 +20,10 @@ from cifar_data import REPO, TARBALL, needs_tarball
 from cnnlib import data as cdata
 from cnnlib.cifar import googlenet_cifar, vgg_cifar
 from cnnlib.data import CIFAR10_CLASSES, CIFAR10Tensors, load_cifar10
-import cnnlib.train as train_module
+import cnnlib.train.precision as precision_module
+from cnnlib.display import LivePlot
 from cnnlib.train import (
     Callback,
-    LivePlot,
     TrainConfig,
     amp_dtype,
     auto_settings,
@@ -201,7 +202,7 @@ def test_bf16_cpu_training_learns_as_well_as_fp32():
 @pytest.mark.parametrize("support, expected", [("amx_bf16", torch.bfloat16), ("avx512_bf16", torch.bfloat16),
                                                ("", None)])
 def test_auto_amp_on_the_cpu_uses_bf16_only_with_native_support(monkeypatch, support, expected):
-    monkeypatch.setattr(train_module, "cpu_bf16_support", lambda: support)
+    monkeypatch.setattr(precision_module, "cpu_bf16_support", lambda: support)
     assert amp_dtype("auto", torch.device("cpu")) is expected
     settings = auto_settings(vgg_cifar(widths=(8, 16, 16)), torch.device("cpu"))
     assert settings.dtype is expected and settings.channels_last
@@ -396,4 +397,252 @@ def test_progress_bar_in_a_saved_notebook_ends_as_its_final_text_line(tmp_path):
     assert len(shown) == 1, outputs
     data = shown[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" not in data
-    assert "VGGCifar: 100%" in data["text/plain"] and "4/4" in data["text/plain"], data
+    # the bar's label names the model and what auto_settings chose, e.g. "VGGCifar (bf16, channels_last): 100%|"
+    assert data["text/plain"].startswith("VGGCifar (") and "): 100%|" in data["text/plain"], data
+    assert "4/4" in data["text/plain"], data
+
+
+# ------------------------------------------------------------------------------ bugs and silent failures
+
+
+class _Records(Callback):
+    def __init__(self):
+        self.epochs: list[int] = []
+        self.ended = False
+
+    def on_epoch_end(self, record, history):
+        assert record is history[-1]
+        self.epochs.append(record["epoch"])
+
+    def on_train_end(self, result):
+        self.ended = True
+
+
+def test_fit_without_a_test_set_calls_the_callbacks_of_every_epoch():
+    # the live plot's final point: the last epoch's on_epoch_end must run without a test set too
+    recorder = _Records()
+    torch.manual_seed(0)
+    fit(vgg_cifar(widths=(8, 16, 16)), _random_data(128, 0), None, _tiny_config(epochs=2, ema=False),
+        device="cpu", callbacks=[recorder])
+    assert recorder.epochs == [1, 2] and recorder.ended
+
+
+class _FlatLinear(torch.nn.Module):
+    """A classifier that only takes ``3 x 24 x 32`` images (a wrong crop size fails loudly)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3 * 24 * 32, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+def test_tta_level_2_shifts_non_square_images_in_both_dimensions():
+    from cnnlib.train.evaluation import predict
+
+    torch.manual_seed(0)
+    model = _FlatLinear().eval()
+    g = torch.Generator().manual_seed(0)
+    data = CIFAR10Tensors(torch.randint(0, 256, (8, 3, 24, 32), dtype=torch.uint8, generator=g),
+                          torch.arange(8) % 10)
+    x = cdata.normalize(data.images)
+    # the reference, written out: the image shifted by one pixel down-right and up-left (reflect padding), each
+    # averaged with its mirror image, and the mirrored original
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    up_left, down_right = padded[:, :, 0:24, 0:32], padded[:, :, 2:26, 2:34]
+    assert torch.equal(up_left[:, :, 1:, 1:], x[:, :, :-1, :-1])
+    with torch.no_grad():
+        pair = [0.5 * (model(v) + model(v.flip(-1))) for v in (x, up_left, down_right)]
+    expected = 0.5 * pair[0] + 0.25 * (pair[1] + pair[2])
+    torch.testing.assert_close(predict(model, x, tta=2), expected)
+    acc = evaluate(model, data, tta=2, amp="off")["acc"]
+    assert acc == (expected.argmax(1) == data.labels).float().mean().item()
+
+
+def test_ddp_gets_the_gpu_index_for_a_bare_cuda_device(monkeypatch):
+    from cnnlib.train.loop import _ddp_device_ids
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 3)
+    assert _ddp_device_ids(torch.device("cuda")) == [3]  # was [None]: DDP then fails or picks the wrong GPU
+    assert _ddp_device_ids(torch.device("cuda", 1)) == [1]
+    assert _ddp_device_ids(torch.device("cpu")) is None
+
+
+def test_fit_refuses_to_overwrite_a_run_and_a_folder_in_use(tmp_path):
+    from cnnlib.train import RunDirError
+
+    data, config = _random_data(128, 0), _tiny_config(epochs=1, ema=False)
+    torch.manual_seed(0)
+    fit(vgg_cifar(widths=(8, 16, 16)), data, None, config, device="cpu", out_dir=tmp_path / "run")
+    saved = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt"]  # the lock is gone
+    with pytest.raises(RunDirError, match=r"already holds a run \(checkpoint.pt\): pass --resume"):
+        fit(vgg_cifar(widths=(8, 16, 16)), data, None, config, device="cpu", out_dir=tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == saved
+    # a second run into a folder while another one holds its lock
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / ".lock").write_text("4242\n")
+    with pytest.raises(RunDirError, match=r"another run \(pid 4242\) is writing into"):
+        fit(vgg_cifar(widths=(8, 16, 16)), data, None, config, device="cpu", out_dir=busy)
+    assert sorted(p.name for p in busy.iterdir()) == [".lock"]  # nothing written, the other run's lock kept
+
+
+def test_a_killed_write_leaves_no_temporary_file_for_good(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("checkpoint.pt.tmp4242", "metrics.json.tmp4243"):  # what a SIGKILL during a write leaves
+        (out / name).write_bytes(b"half a file")
+    (out / "notes.tmp1").write_text("not ours")
+    torch.manual_seed(0)
+    fit(vgg_cifar(widths=(8, 16, 16)), _random_data(128, 0), None, _tiny_config(epochs=1, ema=False),
+        device="cpu", out_dir=out)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "notes.tmp1"]
+
+
+_real_torch_save = torch.save
+
+
+def _disk_full_save(obj, f, *args, **kwargs):
+    """torch.save on a full disk, for checkpoints (the data cache, written first, still fits)."""
+    if "checkpoint.pt" not in str(getattr(f, "name", f)):
+        return _real_torch_save(obj, f, *args, **kwargs)
+    f.write(b"partial")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_while_saving_names_the_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    from cnnlib.train import WriteError
+
+    monkeypatch.setattr(torch, "save", _disk_full_save)
+    torch.manual_seed(0)
+    with pytest.raises(WriteError, match=r"could not write .*checkpoint\.pt: No space left on device"):
+        fit(vgg_cifar(widths=(8, 16, 16)), _random_data(128, 0), None, _tiny_config(epochs=1, ema=False),
+            device="cpu", out_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_diverged_run_stops_at_the_first_non_finite_loss():
+    from cnnlib.train import NonFiniteLossError
+
+    recorder = _Records()
+    torch.manual_seed(0)
+    with pytest.raises(NonFiniteLossError, match=r"NaN or infinite at step 2 \(epoch 1\).*lower learning rate"):
+        fit(vgg_cifar(widths=(8, 16, 16)), _random_data(128, 0), None, _tiny_config(lr=1e30), device="cpu",
+            callbacks=[recorder])
+    assert recorder.epochs == []  # stopped inside the first epoch
+    assert issubclass(NonFiniteLossError, FloatingPointError)
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
+        recipe("vgg_cifar", lr=math.inf)
+
+
+def test_metrics_json_is_strict_json():
+    from cnnlib.train.files import json_safe
+
+    assert json.dumps(json_safe({"a": math.nan, "b": [math.inf, 1.5], "c": None}), allow_nan=False) == \
+        '{"a": null, "b": [null, 1.5], "c": null}'
+
+
+def _cli_args(tiny_tree, tmp_path, *extra):
+    return ["--model", "vgg_cifar", "--data", str(tiny_tree), "--epochs", "1", "--batch-size", "32",
+            "--device", "cpu", "--no-progress", "--tta", "0", "--out", str(tmp_path / "run"), *extra]
+
+
+def _one_line_error(capsys, code, exit_info, *messages):
+    assert exit_info.value.code == code
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("python -m cnnlib.train: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for message in messages:
+        assert message in lines[0], err
+    return lines[0]
+
+
+def test_cli_refuses_to_overwrite_a_run_and_writes_metrics_atomically(tiny_tree, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(cdata.CACHE_ENV, str(tmp_path / "cache"))
+    args = _cli_args(tiny_tree, tmp_path)
+    main(args)
+    metrics = (tmp_path / "run" / "metrics.json").read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)  # the default --out runs/latest used twice: the first run must survive
+    _one_line_error(capsys, 2, exit_info, "already holds a run", "--resume", "another --out")
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == metrics
+
+    real_replace = os.replace
+
+    def failing_replace(src, dst):  # the metrics' rename fails (disk full, quota, ...)
+        if str(dst).endswith("metrics.json"):
+            raise OSError(errno.EDQUOT, "Disk quota exceeded")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(SystemExit) as exit_info:
+        main(args + ["--resume"])
+    _one_line_error(capsys, 2, exit_info, "could not write", "metrics.json", "Disk quota exceeded")
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == metrics  # the earlier result, whole
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt", "metrics.json"]
+
+
+def test_cli_diverged_run_exits_non_zero_and_writes_no_nan(tiny_tree, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(cdata.CACHE_ENV, str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(_cli_args(tiny_tree, tmp_path, "--lr", "1e30"))
+    _one_line_error(capsys, 1, exit_info, "training diverged", "at step", "lower learning rate")
+    assert not (tmp_path / "run" / "metrics.json").exists() and not (tmp_path / "run" / ".lock").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main(_cli_args(tiny_tree, tmp_path, "--lr", "inf"))
+    _one_line_error(capsys, 2, exit_info, "lr must be a positive finite number")
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+@pytest.mark.parametrize("case, extra, message", [
+    ("empty checkpoint", ["--resume"], "is empty"),
+    ("corrupt checkpoint", ["--resume"], "cannot read checkpoint"),
+    ("not a checkpoint", ["--resume"], "is not a cnnlib checkpoint"),
+    ("out is a file", [], "is a file"),
+    ("out under a file", [], "cannot create output folder"),
+    ("disk full", [], "No space left on device"),
+    ("threads -1", ["--threads", "-1"], "--threads must be at least 1"),
+    ("threads 0", ["--threads", "0"], "--threads must be at least 1"),
+    ("huge seed", ["--seed", str(2**63)], "--seed must be in [0, 2**63 - 1]"),
+    ("negative seed", ["--seed", "-1"], "--seed must be in [0, 2**63 - 1]"),
+    ("fp16 on a cpu", ["--amp", "fp16"], "amp 'fp16' is not supported on a CPU"),
+    ("cuda without a gpu", ["--device", "cuda"], "no GPU is visible"),
+    ("unknown model keyword", ["--model-kw", '{"no_such_option": 1}'], "does not fit vgg_cifar"),
+])
+def test_cli_faults_give_one_line(tiny_tree, tmp_path, monkeypatch, capsys, case, extra, message):
+    monkeypatch.setenv(cdata.CACHE_ENV, str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    data = tiny_tree
+    if case == "cuda without a gpu" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    if case == "empty checkpoint":
+        _write_file(out / "checkpoint.pt", b"")
+    elif case == "corrupt checkpoint":
+        torch.save({"model": torch.zeros(1000)}, tmp_path / "whole.pt")
+        _write_file(out / "checkpoint.pt", (tmp_path / "whole.pt").read_bytes()[:500])  # a killed copy
+    elif case == "not a checkpoint":
+        torch.save({"weights": torch.zeros(3)}, out.mkdir() or out / "checkpoint.pt")
+    elif case == "out is a file":
+        _write_file(out, b"notes")
+    elif case == "out under a file":
+        _write_file(tmp_path / "file", b"notes")
+        out = tmp_path / "file" / "run"
+    elif case == "disk full":
+        monkeypatch.setattr(torch, "save", _disk_full_save)
+    if case in ("out is a file", "out under a file", "threads -1", "threads 0", "huge seed", "negative seed",
+                "fp16 on a cpu", "cuda without a gpu"):
+        data = tmp_path / "no-such-data"  # checked before the data is loaded: the data's error never comes
+    args = ["--model", "vgg_cifar", "--data", str(data), "--epochs", "1", "--batch-size", "32", "--device", "cpu",
+            "--no-progress", "--tta", "0", "--out", str(out), *extra]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    line = _one_line_error(capsys, 2, exit_info, message)
+    assert "weights_only" not in line
+    if case == "disk full":
+        assert str(out / "checkpoint.pt") in line and not list(out.glob("*.tmp*"))

@@ -1,0 +1,5 @@
+"""``python -m cnnlib.train``: see :mod:`cnnlib.train.cli`."""
+
+from cnnlib.train.cli import main
+
+main()
