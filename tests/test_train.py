@@ -7,6 +7,7 @@ import importlib.util
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -487,6 +488,15 @@ def test_fit_refuses_to_overwrite_a_run_and_a_folder_in_use(tmp_path):
     with pytest.raises(RunDirError, match=r"another run \(pid 4242\) is writing into"):
         fit(vgg_cifar(widths=(8, 16, 16)), data, None, config, device="cpu", out_dir=busy)
     assert sorted(p.name for p in busy.iterdir()) == [".lock"]  # nothing written, the other run's lock kept
+    (busy / ".lock").write_text(f"{os.getpid()} {socket.gethostname()}\n")  # a live process on this host
+    with pytest.raises(RunDirError, match=rf"another run \(pid {os.getpid()}\)"):
+        fit(vgg_cifar(widths=(8, 16, 16)), data, None, config, device="cpu", out_dir=busy)
+    # the lock of a killed run (its process gone) is taken over: re-running a resumable script just works
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    (busy / ".lock").write_text(f"{gone.pid} {socket.gethostname()}\n")
+    fit(vgg_cifar(widths=(8, 16, 16)), data, None, config, device="cpu", out_dir=busy)
+    assert sorted(p.name for p in busy.iterdir()) == ["checkpoint.pt"]
 
 
 def test_a_killed_write_leaves_no_temporary_file_for_good(tmp_path):

@@ -4,7 +4,8 @@ Every file is first written to ``NAME.tmp<PID>`` in the same folder and then ren
 (:func:`os.replace` is atomic on POSIX and Windows), so a reader never sees half a file; a failed write removes
 its temporary file, and one left by a killed process is removed by the next run in that folder. While a run
 writes into a folder it holds ``.lock`` there (created with ``O_EXCL``), so a second run into the same folder
-stops with an error instead of interleaving checkpoints.
+stops with an error instead of interleaving checkpoints; the lock of a killed run (its process gone from this
+host) is taken over, so a resumable script can simply be started again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
@@ -132,24 +134,62 @@ def run_dir(out: Path, *, resume: bool, write: bool = True) -> Iterator[Path]:
 
 
 def _acquire(lock: Path, out: Path) -> None:
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
+    """Create ``lock`` (``O_EXCL``) holding ``PID HOST``; take over one whose process on this host is gone."""
+    for _ in range(2):
         try:
-            owner = lock.read_text().strip() or "unknown"
-        except OSError:
-            owner = "unknown"
-        raise RunDirError(f"another run (pid {owner}) is writing into {out}: wait for it, choose another --out, or "
-                          f"delete {lock} if no run uses that folder") from None
-    except OSError as err:
-        raise RunDirError(f"cannot write into output folder {out}: {err.strerror or err}") from None
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _read(lock)
+            if _is_stale(owner) and _take_over(lock, owner):
+                continue
+            pid = owner.split()[0] if owner else "unknown"
+            raise RunDirError(f"another run (pid {pid}) is writing into {out}: wait for it, choose another --out, "
+                              f"or delete {lock} if no run uses that folder") from None
+        except OSError as err:
+            raise RunDirError(f"cannot write into output folder {out}: {err.strerror or err}") from None
+        try:
+            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        except OSError as err:
+            lock.unlink(missing_ok=True)
+            raise RunDirError(f"cannot write into output folder {out}: {err.strerror or err}") from None
+        finally:
+            os.close(fd)
+        return
+
+
+def _read(path: Path) -> str:
     try:
-        os.write(fd, f"{os.getpid()}\n".encode())
-    except OSError as err:
-        os.close(fd)
-        lock.unlink(missing_ok=True)
-        raise RunDirError(f"cannot write into output folder {out}: {err.strerror or err}") from None
-    os.close(fd)
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _is_stale(owner: str) -> bool:
+    """Whether the lock's writer (``PID HOST``) was a process on this host that no longer runs (killed)."""
+    parts = owner.split()
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1] != socket.gethostname():
+        return False  # another host's run, or an unreadable lock: not ours to judge
+    try:
+        os.kill(int(parts[0]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it runs, as another user
+        return False
+    return False
+
+
+def _take_over(lock: Path, owner: str) -> bool:
+    """Remove a stale lock, unless another process took it over first (rename is atomic: one of them wins)."""
+    moved = lock.with_name(f"{lock.name}.stale{os.getpid()}")
+    try:
+        os.replace(lock, moved)
+    except FileNotFoundError:
+        return True  # someone else removed it: try to create it again
+    if _read(moved) != owner:  # a fresh lock, not the stale one: put it back
+        os.replace(moved, lock)
+        return False
+    moved.unlink(missing_ok=True)
+    return True
 
 
 def _remove_stale_temporaries(out: Path) -> None:

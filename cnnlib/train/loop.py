@@ -311,7 +311,8 @@ def _check_finite(finite: torch.Tensor, finite_steps: torch.Tensor, first_step: 
         bad = first_step + int(finite_steps.item()) + 1
         raise NonFiniteLossError(
             f"training diverged: the loss was NaN or infinite at step {bad} (epoch {state.epoch + 1}) with peak "
-            f"learning rate {state.config.lr:g}; try a lower learning rate (e.g. --lr {state.config.lr / 4:g})"
+            f"learning rate {state.config.lr:g}; try a lower learning rate (TrainConfig.lr, --lr), e.g. "
+            f"{state.config.lr / 4:g}"
         )
 
 
