@@ -37,7 +37,7 @@ class AlexNet(nn.Module):
     """
 
     # Plain-Python metadata that TorchScript need not compile.
-    __jit_ignored_attributes__ = ["feature_info", "pretrained_name"]
+    __jit_ignored_attributes__ = ["feature_info", "pretrained_name", "pretrained_cfg"]
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         """Build the network.
@@ -79,6 +79,10 @@ class AlexNet(nn.Module):
         ]
         self.min_input_size = 63
         self.pretrained_name = None
+        self.pretrained_cfg = _base.pretrained_cfg(
+            input_size=224, mean=_base.IMAGENET_MEAN, std=_base.IMAGENET_STD, num_classes=num_classes,
+            dataset="imagenet", min_input_size=self.min_input_size,
+        )
 
     def forward_features(self, x: Tensor) -> Tensor:
         """All convolutional layers, including the last max-pool.
@@ -92,7 +96,7 @@ class AlexNet(nn.Module):
         Raises:
             ValueError: if ``x`` is not such a batch.
         """
-        x = _base.check_input(x, self.min_input_size, 3)
+        x = _base.check_input(x, self.min_input_size, 3, self.features[0].weight)
         # N x 3 x 224 x 224
         x = self.features(x)
         # N x 256 x 6 x 6

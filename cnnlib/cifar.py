@@ -27,10 +27,12 @@ step at the fast schedules' learning rates would otherwise move the logits by se
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnlib import _base
 from cnnlib._base import FeatureInfo
+from cnnlib.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD  # one home for the data set's statistics
 from cnnlib.googlenet import BasicConv2d, Inception, InceptionAux
 from cnnlib.registry import register_model
 
@@ -52,6 +54,14 @@ class _FrozenScaleBatchNorm(nn.BatchNorm2d):
     def __init__(self, num_features: int, *, momentum: float = 0.4, eps: float = 1e-12) -> None:
         super().__init__(num_features, eps=eps, momentum=momentum)
         self.weight.requires_grad_(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """BatchNorm2d's computation without its Python shape test, so that ``torch.fx`` (and
+        ``create_feature_extractor``) can trace it: ``N x C x H x W`` -> the same shape."""
+        if self.training:
+            self.num_batches_tracked.add_(1)  # as nn.BatchNorm2d (momentum is set, so only bookkeeping)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
+                            self.momentum, self.eps)
 
 
 class _DiracConv2d(nn.Conv2d):
@@ -150,6 +160,12 @@ class VGGCifar(nn.Module):
             {"module": "features.3", "num_chs": widths[1], "reduction": 4, "stage": "stage2"},
             {"module": "features.4", "num_chs": widths[2], "reduction": 8, "stage": "stage3"},
         ]
+        # forward: the 2 x 2 whitening and three 2 x 2 pools give (H - 1) // 8 px, and the head's 3 x 3 max-pool
+        # must give exactly 1 x 1 (the linear layer takes widths[2] features): 3 to 5 px, inputs of 25 to 48 px.
+        self.pretrained_cfg = _base.pretrained_cfg(
+            input_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=num_classes, dataset="cifar10",
+            classes=CIFAR10_CLASSES, min_input_size=25, max_input_size=48,
+        )
 
     @torch.no_grad()
     def init_from_data(self, images: Tensor) -> None:
@@ -161,12 +177,21 @@ class VGGCifar(nn.Module):
         conv.weight.copy_(whitening_filters(images.to(conv.weight.device), self.whiten_kernel))
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """``N x 3 x H x W`` (H, W >= 16) -> ``N x 256 x H/8 x W/8`` (rounded down)."""
-        x = _base.check_input(x, 16)
+        """``N x 3 x H x W`` (H, W >= 9: every stage keeps a pixel) -> ``N x 256 x (H - 1) // 8 x (W - 1) // 8``.
+
+        The feature maps can be computed at any size from 9 px (the feature-map chapter looks at 96 px); the
+        classifier (:meth:`forward_head`, and so :meth:`forward`) takes only inputs of 25 to 48 px.
+        """
+        x = _base.check_input(x, 9, 3, self.fc.weight)
         return self.features(x)
 
     def forward_head(self, x: Tensor) -> Tensor:
-        """Feature maps -> ``N x num_classes`` logits."""
+        """Feature maps of 3 to 5 px (inputs of 25 to 48 px) -> ``N x num_classes`` logits.
+
+        Raises:
+            ValueError: other sizes (the 3 x 3 max-pool must leave exactly one pixel for the linear layer).
+        """
+        x = _base.check_map_size(x, 3, 5, "25 to 48")
         x = self.pool(x).flatten(1)  # N x 256
         return self.fc(x) * self.logit_scale
 
@@ -227,10 +252,14 @@ class KernelStudyNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(in_ch, num_classes)
+        self.pretrained_cfg = _base.pretrained_cfg(
+            input_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=num_classes, dataset="cifar10",
+            classes=CIFAR10_CLASSES, min_input_size=8,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """``N x 3 x H x W`` (H, W >= 8) -> ``N x num_classes`` logits."""
-        x = self.features(_base.check_input(x, 8))  # N x 256 x H/8 x W/8
+        x = self.features(_base.check_input(x, 8, 3, self.fc.weight))  # N x 256 x H/8 x W/8
         return self.fc(self.avgpool(x).flatten(1))
 
 
@@ -329,9 +358,13 @@ class GoogLeNetCifar(nn.Module):
              "stage": "inception4"},
             {"module": "inception5b", "num_chs": in_ch, "reduction": 8, "stage": "inception5"},
         ]
+        self.pretrained_cfg = _base.pretrained_cfg(
+            input_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=num_classes, dataset="cifar10",
+            classes=CIFAR10_CLASSES, min_input_size=8,
+        )
 
     def _features(self, x: Tensor, with_aux: bool) -> tuple[Tensor, list[Tensor]]:
-        x = _base.check_input(x, 8)
+        x = _base.check_input(x, 8, 3, self.fc.weight)
         aux: list[Tensor] = []
         x = self.conv2(self.maxpool1(self.conv1(x)))  # N x 192 x 16 x 16
         x = self.inception3b(self.inception3a(x))  # N x 480 x 16 x 16

@@ -249,7 +249,7 @@ class GoogLeNet(nn.Module):
     """
 
     # Plain-Python metadata that TorchScript need not compile.
-    __jit_ignored_attributes__ = ["feature_info", "pretrained_name"]
+    __jit_ignored_attributes__ = ["feature_info", "pretrained_name", "pretrained_cfg"]
 
     def __init__(
         self,
@@ -280,6 +280,10 @@ class GoogLeNet(nn.Module):
         self.paper = paper
         self.min_input_size: int = 31 if paper else 15
         self.pretrained_name = None
+        self.pretrained_cfg = _base.pretrained_cfg(
+            input_size=224, mean=_base.IMAGENET_MEAN, std=_base.IMAGENET_STD, num_classes=num_classes,
+            dataset="imagenet", min_input_size=self.min_input_size,
+        )
 
         conv_block = partial(BasicConv2d, batch_norm=not paper)
         inception_block = partial(Inception, five_by_five=paper, batch_norm=not paper)
@@ -350,7 +354,7 @@ class GoogLeNet(nn.Module):
         return x
 
     def _features(self, x: Tensor, with_aux: bool) -> tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-        x = _base.check_input(x, self.min_input_size, 3)
+        x = _base.check_input(x, self.min_input_size, 3, self.fc.weight)
         x = self._transform_input(x)
         # N x 3 x 224 x 224
         x = self.conv1(x)

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from ._base import default_device
+
 __all__ = ["NotebookContext", "setup", "glue", "is_quick", "device_name", "QUICK_ENV"]
 
 #: Environment variable that switches the chapters to quick mode (set by ``make test``).
@@ -32,9 +34,27 @@ QUICK_ENV = "CNNLIB_QUICK"
 _GLUE_PREFIX = "application/papermill.record/"
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
 def is_quick() -> bool:
-    """Whether quick mode is on (``CNNLIB_QUICK=1``): the tests' small data and few steps."""
-    return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    """Whether quick mode is on (``CNNLIB_QUICK=1``): the tests' small data and few steps.
+
+    Returns:
+        ``True`` for ``1``, ``true``, ``yes`` or ``on``; ``False`` for ``0``, ``false``, ``no``, ``off``, empty or
+        unset (any case, spaces ignored).
+
+    Raises:
+        ValueError: any other value (a typo must not silently mean an hour-long full run).
+    """
+    raw = os.environ.get(QUICK_ENV, "")
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{QUICK_ENV}={raw!r} is not understood: use 1/true/yes/on or 0/false/no/off")
 
 
 def _host() -> str:
@@ -101,9 +121,8 @@ def setup(*, seed: int = 0, device: str | torch.device | None = None) -> Noteboo
     """
     random.seed(seed)
     torch.manual_seed(seed)
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return NotebookContext(device=torch.device(device), quick=is_quick(), host=_host(), seed=seed)
+    dev = torch.device(device) if device is not None else default_device()
+    return NotebookContext(device=dev, quick=is_quick(), host=_host(), seed=seed)
 
 
 def glue(name: str, value: Any, *, display: bool = False) -> None:

@@ -6,16 +6,14 @@
 True
 
 Builders register themselves with the :func:`register_model` decorator when their module
-is imported. :func:`create_model` and :func:`list_models` import cnnlib's model modules
-first (``vgg``, ``alexnet``, ``googlenet`` and, if present, ``cifar``), so the registry is
-complete however ``cnnlib`` was imported.
+is imported. Importing anything from ``cnnlib`` (this module included) first runs
+``cnnlib/__init__.py``, which imports every model module (``vgg``, ``alexnet``, ``googlenet``,
+``cifar``), so the registry is always complete.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.util
 from typing import Any, Callable, TypeVar
 
 from torch import nn
@@ -25,10 +23,6 @@ __all__ = ["create_model", "list_models", "register_model"]
 F = TypeVar("F", bound=Callable[..., nn.Module])
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
-
-# The modules whose import registers cnnlib's own builders (models are the bottom layer:
-# nothing from analysis/widgets/train is imported here).
-_MODEL_MODULES = ("cnnlib.vgg", "cnnlib.alexnet", "cnnlib.googlenet", "cnnlib.cifar")
 
 
 def register_model(fn: F | None = None, *, name: str | None = None) -> Any:
@@ -65,15 +59,8 @@ def _qualname(fn: Callable[..., Any]) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
-def _import_model_modules() -> None:
-    for module in _MODEL_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
-
-
 def list_models() -> list[str]:
     """Return the names of all registered models, sorted."""
-    _import_model_modules()
     return sorted(_REGISTRY)
 
 
@@ -91,7 +78,6 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     Raises:
         ValueError: if ``name`` is unknown; the message lists close matches.
     """
-    _import_model_modules()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.5)
         hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""

@@ -151,7 +151,7 @@ class VGG(nn.Module):
     """
 
     # Plain-Python metadata that TorchScript need not compile.
-    __jit_ignored_attributes__ = ["feature_info", "pretrained_name"]
+    __jit_ignored_attributes__ = ["feature_info", "pretrained_name", "pretrained_cfg"]
 
     def __init__(
         self, features: nn.Sequential, num_classes: int = 1000, init_weights: bool = True, dropout: float = 0.5
@@ -183,6 +183,10 @@ class VGG(nn.Module):
         self.min_input_size: int = 2 ** sum(isinstance(m, nn.MaxPool2d) for m in features.modules())
         self.feature_info = _vgg_feature_info(features)
         self.pretrained_name = None
+        self.pretrained_cfg = _base.pretrained_cfg(
+            input_size=224, mean=_base.IMAGENET_MEAN, std=_base.IMAGENET_STD, num_classes=num_classes,
+            dataset="imagenet", min_input_size=self.min_input_size,
+        )
         if init_weights:
             for m in self.modules():
                 if isinstance(m, nn.Conv2d):
@@ -208,7 +212,7 @@ class VGG(nn.Module):
         Raises:
             ValueError: if ``x`` is not such a batch.
         """
-        x = _base.check_input(x, self.min_input_size, self.in_chans)
+        x = _base.check_input(x, self.min_input_size, self.in_chans, self.classifier[0].weight)
         # N x 3 x 224 x 224
         x = self.features(x)
         # N x 512 x 7 x 7

@@ -445,3 +445,164 @@ def test_register_model_decorator() -> None:
                 return nn.Identity()
     finally:
         registry._REGISTRY.pop("_test_tiny", None)
+
+
+# ------------------------------------------------------------------------------------------- CIFAR models
+from cnnlib import cifar  # noqa: E402
+from cnnlib._base import IMAGENET_MEAN, IMAGENET_STD, PretrainedCfg  # noqa: E402
+from cnnlib.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
+
+CIFAR_MODELS: dict[str, Callable[[], nn.Module]] = {
+    "vgg_cifar": lambda: cifar.vgg_cifar(),
+    "googlenet_cifar": lambda: cifar.googlenet_cifar(width_mult=0.25),
+    "googlenet_cifar_3x3_aux": lambda: cifar.googlenet_cifar(width_mult=0.25, five_by_five=False, aux_logits=True),
+}
+CIFAR_MIN_SIZE = {"vgg_cifar": 9, "googlenet_cifar": 8, "googlenet_cifar_3x3_aux": 8, "kernel_study_net": 8}
+
+
+def cifar_model(name: str) -> nn.Module:
+    if name not in _SMALL_CACHE:
+        torch.manual_seed(0)
+        builder = CIFAR_MODELS.get(name) or (lambda: cifar.kernel_study_net(widths=(8, 16, 32)))
+        _SMALL_CACHE[name] = builder().eval()
+    return _SMALL_CACHE[name]
+
+
+@pytest.mark.parametrize("name", list(CIFAR_MODELS))
+def test_cifar_feature_info_and_torchvision_feature_extractor(name: str) -> None:
+    """create_feature_extractor (torch.fx) traces the CIFAR models too, as _base.py promises."""
+    model = cifar_model(name)
+    info = model.feature_info
+    assert info and all(set(d) == {"module", "num_chs", "reduction", "stage"} for d in info)
+    x = torch.randn(2, 3, 32, 32)
+    maps = capture(model, [d["module"] for d in info], x)
+    for d in info:
+        fmap = maps[d["module"]]
+        assert fmap.shape[1] == d["num_chs"], d
+        assert abs(fmap.shape[2] - 32 / d["reduction"]) <= 1, (d, fmap.shape)
+    extractor = create_feature_extractor(model, return_nodes=[d["module"] for d in info])
+    with torch.no_grad():
+        got = extractor(x)
+        torch.testing.assert_close(model.forward_head(model.forward_features(x)), model(x))
+    for d in info:
+        torch.testing.assert_close(got[d["module"]], maps[d["module"]])
+    with pytest.raises(ValueError, match="N x 3 x H x W"):  # the traced module still validates its input
+        extractor(torch.randn(1, 3, 4, 4))
+
+
+def test_vgg_cifar_frozen_scale_batch_norm_is_batch_norm_2d() -> None:
+    """The traceable forward of vgg_cifar's BatchNorm subclass computes what nn.BatchNorm2d does, in both modes."""
+    torch.manual_seed(0)
+    ours = cifar._FrozenScaleBatchNorm(8, momentum=0.4, eps=1e-12)
+    ref = nn.BatchNorm2d(8, momentum=0.4, eps=1e-12)
+    with torch.no_grad():
+        ours.bias.normal_()
+    ref.load_state_dict(ours.state_dict())
+    for _ in range(3):
+        x = torch.randn(4, 8, 5, 5)
+        torch.testing.assert_close(ours.train()(x), ref.train()(x))
+    torch.testing.assert_close(ours.eval()(x), ref.eval()(x))
+    for key, value in ref.state_dict().items():
+        torch.testing.assert_close(ours.state_dict()[key], value, msg=key)
+    assert not ours.weight.requires_grad
+
+
+def test_vgg_cifar_accepts_exactly_what_its_head_can_take() -> None:
+    """25-48 px through forward (3-5 px maps before the 3 x 3 pool); every other size a ValueError naming it."""
+    model = cifar_model("vgg_cifar")
+    with torch.no_grad():
+        for side in range(9, 61):
+            x = torch.randn(1, 3, side, side)
+            assert model.forward_features(x).shape[-1] == (side - 1) // 8  # the feature maps work at any size >= 9
+            if 25 <= side <= 48:
+                assert model(x).shape == (1, 10), side
+            else:
+                with pytest.raises(ValueError, match="inputs with H, W from 25 to 48 px"):
+                    model(x)
+        with pytest.raises(ValueError, match="25 to 48"):
+            model(torch.randn(1, 3, 32, 49))  # one side too large is enough
+        with pytest.raises(ValueError, match=re.escape("H, W >= 9, got (1, 3, 8, 8)")):
+            model(torch.randn(1, 3, 8, 8))
+    cfg = model.pretrained_cfg
+    assert (cfg.min_input_size, cfg.max_input_size) == (25, 48)
+
+
+@pytest.mark.parametrize("name", [*CIFAR_MODELS, "kernel_study_net"])
+def test_cifar_bad_input_raises_value_error_naming_the_shape(name: str) -> None:
+    model = cifar_model(name)
+    m = CIFAR_MIN_SIZE[name]
+    msg = f"expected a batch of shape N x 3 x H x W with H, W >= {m}, got "
+    with pytest.raises(ValueError, match=re.escape(msg + "(3, 32, 32)")):
+        model(torch.randn(3, 32, 32))
+    with pytest.raises(ValueError, match=re.escape(msg + "(1, 1, 32, 32)")):
+        model(torch.randn(1, 1, 32, 32))
+
+
+ALL_MODELS = [*SMALL_MODELS, *CIFAR_MODELS, "kernel_study_net"]
+
+
+def _any_model(name: str) -> nn.Module:
+    return small_model(name) if name in SMALL_MODELS else cifar_model(name)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_wrong_input_dtypes_fail_at_the_door(name: str) -> None:
+    import numpy as np
+
+    model = _any_model(name)
+    side = 64 if name in SMALL_MODELS else 32
+    x = torch.randn(1, 3, side, side)
+    with pytest.raises(ValueError, match="got dtype torch.uint8: images as integers"):
+        model((x * 50 + 128).clamp(0, 255).to(torch.uint8))
+    with pytest.raises(ValueError, match=r"batch of torch.float32 \(the dtype of the model's weights\), got dtype torch.float16"):
+        model(x.half())
+    with pytest.raises(ValueError, match="got dtype torch.float64"):
+        model(x.double())
+    with pytest.raises(ValueError, match="expected a torch.Tensor.*numpy.ndarray"):
+        model(np.zeros((1, 3, side, side), dtype=np.float32))
+    with pytest.raises(ValueError, match="expected a torch.Tensor.*list"):
+        model([[0.0]])
+
+
+def test_a_half_precision_model_takes_half_precision_input() -> None:
+    torch.manual_seed(0)
+    model = vgg11(num_classes=10).eval().to(torch.bfloat16)
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 32, 32, dtype=torch.bfloat16)).dtype == torch.bfloat16
+        with pytest.raises(ValueError, match="torch.bfloat16 \\(the dtype of the model's weights\\), got dtype torch.float32"):
+            model(torch.randn(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_models_carry_their_metadata(name: str) -> None:
+    """timm-style pretrained_cfg: input size, normalisation, classes; what the layers above read instead of guessing."""
+    from torchvision.models import VGG16_Weights
+
+    model = _any_model(name)
+    cfg = model.pretrained_cfg
+    assert isinstance(cfg, PretrainedCfg)
+    side = cfg.input_size[-1]
+    with torch.no_grad():
+        out = model(torch.randn(1, *cfg.input_size))
+    assert out.shape == (1, cfg.num_classes)
+    if cfg.dataset == "imagenet":
+        assert cfg.input_size == (3, 224, 224) and name in SMALL_MODELS
+        ref = VGG16_Weights.IMAGENET1K_V1.transforms()  # torchvision's own statement of the normalisation
+        assert (cfg.mean, cfg.std) == (tuple(ref.mean), tuple(ref.std)) == (IMAGENET_MEAN, IMAGENET_STD)
+        assert cfg.min_input_size == MIN_SIZE[name]
+    else:
+        assert cfg.dataset == "cifar10" and side == 32
+        assert (cfg.mean, cfg.std, cfg.classes) == (CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES)
+    with torch.no_grad():  # the smallest size it states works
+        assert model(torch.randn(1, 3, cfg.min_input_size, cfg.min_input_size)).shape == (1, cfg.num_classes)
+
+
+def test_metadata_follows_the_head() -> None:
+    with torch.device("meta"):
+        assert vgg16(num_classes=7).pretrained_cfg.num_classes == 7
+    assert cifar.vgg_cifar(num_classes=100).pretrained_cfg.classes is None  # CIFAR-10's names no longer apply
+
+
+def test_registry_has_no_module_importer() -> None:
+    assert not hasattr(registry, "_import_model_modules")
+    assert {"vgg_cifar", "googlenet_cifar", "kernel_study_net", "vgg16", "googlenet_paper"} <= set(list_models())

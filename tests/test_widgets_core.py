@@ -122,3 +122,53 @@ def test_forget_drops_only_matching_views():
     assert ex.render_count == n + 1  # rendered again
     with pytest.raises(ValueError, match="unknown control"):
         ex.forget(depth=1)
+
+
+def test_set_of_several_controls_renders_once():
+    calls = []
+    ex = make(calls)
+    _ = ex.widget
+    n = len(calls)
+    ex.set(kernel=7, layers=4, bn=True)  # three live controls move: one render, of the final setting
+    assert calls[n:] == [(4, 7, True)]
+    assert "rf=25 bn=True" in ex._output.outputs[-1]["data"]["text/html"]
+    ex.controls["layers"].value = 3  # a reader's change still renders at once
+    assert calls[-1] == (3, 7, True)
+
+
+def test_a_failing_live_render_shows_its_error_in_the_view():
+    def render(k):
+        if k == 5:
+            raise ZeroDivisionError("k=5 is not drawable")
+        return f"<p>k={k}</p>"
+
+    ex = Explorer(render, {"k": Choice("k", [3, 5, 7])})
+    _ = ex.widget
+    ex.controls["k"].value = 1  # the reader picks 5: the render fails inside the widget's callback
+    out = ex._output.outputs[-1]["data"]["text/html"]
+    assert "could not be drawn" in out and "ZeroDivisionError: k=5 is not drawable" in out and "k=3" not in out
+    assert isinstance(ex.last_error, ZeroDivisionError)
+    ex.controls["k"].value = 2  # and the view recovers
+    assert "k=7" in ex._output.outputs[-1]["data"]["text/html"] and ex.last_error is None
+    with pytest.raises(ZeroDivisionError):  # from code, the error is raised as usual
+        ex.html_for(k=5)
+
+
+@pytest.mark.parametrize("raw, quick", [("1", True), ("true", True), (" YES ", True), ("on", True), ("0", False),
+                                        ("false", False), ("No", False), ("", False), (None, False)])
+def test_quick_mode_values(monkeypatch, raw, quick):
+    from cnnlib.notebook import is_quick
+
+    if raw is None:
+        monkeypatch.delenv("CNNLIB_QUICK", raising=False)
+    else:
+        monkeypatch.setenv("CNNLIB_QUICK", raw)
+    assert is_quick() is quick
+
+
+def test_quick_mode_garbage_is_an_error_not_full_mode(monkeypatch):
+    from cnnlib.notebook import is_quick
+
+    monkeypatch.setenv("CNNLIB_QUICK", "garbage")
+    with pytest.raises(ValueError, match="CNNLIB_QUICK='garbage'.*1/true/yes/on or 0/false/no/off"):
+        is_quick()

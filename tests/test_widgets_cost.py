@@ -58,4 +58,7 @@ def test_explorer_live_and_static(monkeypatch):
         cost_explorer(models=["ResNet"])
     with pytest.raises(ValueError):
         cost_explorer(input_sizes=(32,))
+    for kw in ({"input_sizes": ()}, {"batch_sizes": []}, {"models": []}, {"batch_sizes": (0,)}):
+        with pytest.raises(ValueError, match="at least one|positive"):  # not min()'s "empty sequence"
+            cost_explorer(**kw)
     assert list(COST_MODELS) == ["AlexNet", "VGG-11", "VGG-16", "VGG-19", "GoogLeNet"]

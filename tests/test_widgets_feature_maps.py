@@ -18,16 +18,9 @@ import ipywidgets
 from cnnlib.cifar import googlenet_cifar, vgg_cifar
 from cnnlib.googlenet import googlenet
 from cnnlib.vgg import vgg11
-from cnnlib.widgets.feature_maps import (
-    FILTERS,
-    UPLOAD,
-    ActivationCache,
-    ImageError,
-    _upload_items,
-    feature_map_explorer,
-    layer_specs,
-    load_image,
-)
+from cnnlib.analysis import ActivationCache, layer_specs
+from cnnlib.images import ImageError, load_image, to_model_input
+from cnnlib.widgets.feature_maps import FILTERS, UPLOAD, _upload_items, feature_map_explorer
 
 IPYW8 = int(ipywidgets.__version__.split(".")[0]) >= 8
 
@@ -92,6 +85,24 @@ def test_layers_need_feature_info():
 
 
 # ------------------------------------------------------------------------------------------------ cache
+def test_cache_maps_equal_torchvision_feature_extractor_vgg_cifar(cifar_model):
+    """create_feature_extractor traces vgg_cifar (its BatchNorm subclass is traceable), and gives the same maps."""
+    specs = layer_specs(cifar_model)
+    cache = ActivationCache(cifar_model, specs, input_size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    image = load_image("chelsea")
+    acts = cache.get("chelsea", image)
+    _, x = cache.to_input(image)
+    with torch.no_grad():
+        ref = create_feature_extractor(cifar_model, return_nodes=[s.module for s in specs])(x)
+    for s in specs:
+        torch.testing.assert_close(acts.maps[s.module], ref[s.module][0])
+    assert acts.logits is not None and acts.logits.shape == (10,)
+    # at 96 px the feature maps still come (every stage keeps pixels) but the 25-48 px head gives no logits
+    big = ActivationCache(cifar_model, specs, input_size=96, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    acts = big.get("chelsea", image)
+    assert acts.logits is None and acts.maps["features.4"].shape == (256, 11, 11)
+
+
 def test_cache_maps_equal_torchvision_feature_extractor():
     torch.manual_seed(0)
     model = vgg11().eval()
@@ -133,9 +144,9 @@ def test_controls_change_the_view_without_new_forward_passes(cifar_model):
     assert "64 maps of 15 × 15" in html and html != first
 
     # "most active" = the channels with the highest mean activation, by an independent computation
-    # (torch.fx cannot trace vgg_cifar, so the reference runs the first three modules of `features` directly)
+    extractor = create_feature_extractor(cifar_model, return_nodes=["features.2"])
     with torch.no_grad():
-        ref = cifar_model.features[:3](ex.cache.to_input(ex.images["chelsea"])[1])
+        ref = extractor(ex.cache.to_input(ex.images["chelsea"])[1])["features.2"]
     expected = ref[0].mean(dim=(1, 2)).topk(16).indices.tolist()
     assert shown_channels(html) == expected
 
@@ -162,7 +173,7 @@ def test_controls_change_the_view_without_new_forward_passes(cifar_model):
 def test_stats_strip_highlights_the_layer(cifar_model):
     ex = make(cifar_model, layer="features.3")
     html = ex.current_html
-    rows = re.findall(r"<tr([^>]*)><td>([^<]+)</td><td[^>]*>(\d+) × (\d+) × (\d+)</td>", html)
+    rows = re.findall(r"<tr([^>]*)><td[^>]*>([^<]+)</td><td[^>]*>(\d+) × (\d+) × (\d+)</td>", html)
     # vgg_cifar at 32 px: 2x2 whitening conv without padding (31), then a 2x2 pool per stage
     assert [(r[1], int(r[2]), int(r[3])) for r in rows] == [
         ("whiten (features.1)", 24, 31), ("stage1 (features.2)", 64, 15),
@@ -176,7 +187,7 @@ def test_inception_blocks_show_four_branches(small_googlenet):
     html = ex.current_html
     heads = re.findall(r"<b>branch (\d)</b>: ([^<]+)<br>(\d+) channels, (\d+)% of the block", html)
     assert [h[0] for h in heads] == ["1", "2", "3", "4"]
-    assert [h[1] for h in heads] == ["1x1", "1x1 → 3x3", "1x1 → 3x3", "3x3 max-pool → 1x1"]
+    assert [h[1] for h in heads] == ["1x1", "1x1 → 3x3", "1x1 → 5x5", "3x3 max-pool → 1x1"]  # the paper's 5x5
     assert [int(h[2]) for h in heads] == [16, 32, 8, 8]  # Table 1's 64/128/32/32 at width_mult 0.25
     assert abs(sum(int(h[3]) for h in heads) - 100) <= 2
     assert len(shown_channels(html)) == 16  # 4 per branch
@@ -190,6 +201,41 @@ def test_unknown_layer_and_colour_map_are_refused(cifar_model):
         make(cifar_model, layer="features.9")
     with pytest.raises(ValueError, match="colour map"):
         make(cifar_model, cmap="jet")
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"channels": -3}, "channels"), ({"channels": 0}, "channels"), ({"input_size": -32}, "input_size"),
+    ({"images": []}, "at least one image"), ({"layers": []}, "layers"), ({"layers": ["features.9"]}, "layers"),
+    ({"tile_px": 0}, "tile_px"),
+])
+def test_impossible_arguments_are_refused(cifar_model, kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        make(cifar_model, **kw)
+
+
+def test_size_and_normalisation_come_from_the_model_not_its_class_name(cifar_model):
+    """No weights given: the view reads vgg_cifar's own pretrained_cfg (32 px, CIFAR-10 statistics)."""
+    ex = feature_map_explorer(cifar_model)
+    cfg = cifar_model.pretrained_cfg
+    assert ex.input_size == 32 == cfg.input_size[-1] and ex.cache.mean == cfg.mean and ex.cache.std == cfg.std
+    assert "resized and cropped to 32 × 32 px" in ex.current_html and "CIFAR-10 model" in ex.current_html
+    assert "the model's guess" in ex.current_html  # class names from the model's own metadata
+
+    class Renamed(torch.nn.Module):  # a class name without "cifar" changes nothing
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.feature_info = [{**d, "module": "inner." + d["module"]} for d in inner.feature_info]
+            self.pretrained_cfg = inner.pretrained_cfg
+
+        def forward(self, x):
+            return self.inner(x)
+
+    assert feature_map_explorer(Renamed(cifar_model)).input_size == 32
+    with pytest.raises(ValueError, match="pretrained_cfg"):
+        bare = Renamed(cifar_model)
+        del bare.pretrained_cfg
+        feature_map_explorer(bare)
 
 
 # ------------------------------------------------------------------------------------------------ static
@@ -274,3 +320,26 @@ def test_load_image_converts_arrays_and_rejects_junk(tmp_path):
                      (np.zeros((4, 4, 2)), "expected an image array"), (42, "cannot read")]:
         with pytest.raises(ImageError, match=msg):
             load_image(bad)
+
+
+def test_to_model_input_matches_torchvision_transforms():
+    from torchvision.transforms import v2
+
+    import skimage.data
+
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    crop, x = to_model_input(load_image("chelsea"), 224, mean, std)
+    assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8 and x.shape == (1, 3, 224, 224)
+    img = torch.from_numpy(skimage.data.chelsea()).permute(2, 0, 1)
+    ref = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Resize(224, antialias=True), v2.CenterCrop(224),
+                      v2.Normalize(list(mean), list(std))])(img)
+    torch.testing.assert_close(x[0], ref, atol=1e-4, rtol=0)  # same resize, crop and normalisation
+    with pytest.raises(ValueError, match="positive"):
+        to_model_input(crop, 0, mean, std)
+
+
+def test_one_public_load_image():
+    import cnnlib.widgets.feature_maps as fm
+    import cnnlib.widgets.inception as inc
+
+    assert not hasattr(inc, "load_image") and "load_image" not in fm.__all__

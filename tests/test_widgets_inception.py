@@ -17,15 +17,9 @@ matplotlib.use("Agg")
 # torchvision.models.googlenet is also the name of a function; import the module itself
 tv_googlenet = importlib.import_module("torchvision.models.googlenet")
 
+from cnnlib.analysis import build_module, module_cost, paper_modules  # noqa: E402
+from cnnlib.inception_naive import NaiveInception  # noqa: E402
 from cnnlib.widgets import branch_viewer, module_designer  # noqa: E402  (lazy names of cnnlib.widgets)
-from cnnlib.widgets.inception import (  # noqa: E402
-    NaiveInception,
-    build_module,
-    load_image,
-    module_cost,
-    paper_modules,
-    prepare_googlenet,
-)
 
 # The paper's Table 1: input size, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj, output depth, ops (M)
 TABLE1 = {
@@ -94,7 +88,7 @@ def test_naive_module():
 
 
 def _cells(html):
-    return re.findall(r"<td style='text-align:right'>(?:<b>)?([^<]+)", html)
+    return re.findall(r'<td style="text-align:right">(?:<b>)?([^<]+)', html)
 
 
 def test_module_designer_live_controls():
@@ -130,62 +124,67 @@ def test_module_designer_static_grid(monkeypatch):
     assert len(keys) == len(set(keys)) == 1 * 2 * 2 * 2  # module x reductions x 3x3 width x 5x5 width
 
 
-def test_load_image_matches_torchvision_transforms():
-    from torchvision.transforms import v2
-
-    import skimage.data
-
-    picture, x = load_image("chelsea", size=224)
-    assert picture.shape == (224, 224, 3) and x.shape == (1, 3, 224, 224)
-    img = torch.from_numpy(skimage.data.chelsea()).permute(2, 0, 1)
-    ref = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Resize(224, antialias=True), v2.CenterCrop(224),
-                      v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])(img)
-    torch.testing.assert_close(x[0], ref, atol=1e-4, rtol=0)  # same resize, crop and normalisation
-
-
 @pytest.fixture(scope="module")
 def small_viewer():
     torch.manual_seed(0)
     from cnnlib.googlenet import googlenet
 
     model = googlenet(aux_logits=False).eval()
-    return branch_viewer(model=model, weights_label="test weights", images=("chelsea", "coffee"),
+    return branch_viewer(model=model, weights="test weights", images=("chelsea", "coffee"),
                          modules=("inception3a", "inception5b"), static_modules=("inception3a", "inception5b"),
-                         image_size=64)
+                         input_size=64)
+
+
+def _branches(html):
+    return re.findall(r"<b>branch (\d)</b>: ([^<]+)<br>(\d+) channels, (\d+)% of the block", html)
 
 
 def test_branch_viewer_views(small_viewer):
     ex = small_viewer
     _ = ex.widget
     html = ex.current_html
-    assert "inception (3a)" in html and "maps of 8x8" in html and "test weights" in html
-    assert "1x1 64 ch" in html and "3x3 128 ch" in html and "pool proj 32 ch" in html
-    assert "3x3 kernel" in html  # torchvision's "5x5" branch is said to be 3x3
-    shares = [int(v) for v in re.findall(r"ch, (\d+)%", html)]
-    assert len(shares) == 4 and abs(sum(shares) - 100) <= 2
-    ex.controls["module"].value = 1
+    assert "inception3a" in html and "test weights" in html and "an Inception block, 256 × 8 × 8" in html
+    heads = _branches(html)
+    assert [int(h[2]) for h in heads] == [64, 128, 32, 32]  # the paper's Table 1, inception (3a)
+    assert [h[1] for h in heads] == ["1x1", "1x1 → 3x3", "1x1 → 3x3", "3x3 max-pool → 1x1"]  # torchvision's 3x3
+    assert abs(sum(int(h[3]) for h in heads) - 100) <= 2
+    assert [o for _, o in ex._specs["layer"]._pairs] == ["inception3a", "inception5b"]  # only Inception modules
+    ex.controls["layer"].value = 1
     html = ex.current_html
-    assert "inception (5b)" in html and "maps of 2x2" in html and "1x1 384 ch" in html
+    assert "1024 × 2 × 2" in html and [int(h[2]) for h in _branches(html)] == [384, 384, 128, 128]
     ex.set(image="coffee")
     assert ex.current_html != html
+    assert ex.cache.forward_count == 2  # one forward pass per photo, whatever the module
 
 
 def test_branch_viewer_static_and_arguments(small_viewer, monkeypatch):
     monkeypatch.delenv("CNNLIB_QUICK", raising=False)
     html = small_viewer.static_html()
-    assert len(re.findall('class="cnnlib-view"', html)) == 4
-    with pytest.raises(ValueError, match="weights_label"):
-        branch_viewer(model=nn.Identity())
+    assert len(re.findall('class="cnnlib-view"', html)) == 2 * 2 * 2  # images x modules x channel modes
     with pytest.raises(ValueError, match="weights"):
-        prepare_googlenet(weights="trained")
+        branch_viewer(model=nn.Identity())
+    with pytest.raises(ValueError, match="Inception modules"):
+        branch_viewer(model=nn.Identity(), weights="w")
+    with pytest.raises(ValueError, match="channels"):
+        branch_viewer(model=small_viewer.model, weights="w", channels=-3)
 
 
-def test_prepare_googlenet_offline_is_labelled_random(monkeypatch):
-    import cnnlib.widgets.inception as inc
+def test_branch_viewer_takes_its_weights_from_load_pretrained(monkeypatch):
+    """One weights policy: the viewer asks load_pretrained (never trains) and shows what it was given."""
+    import cnnlib.pretrained as pretrained
+    from cnnlib.cifar import googlenet_cifar
 
-    monkeypatch.setattr(inc, "_torchvision_weights_cached", lambda: False)
-    monkeypatch.delitem(__import__("sys").modules, "google.colab", raising=False)
-    model, label = prepare_googlenet(weights="auto")
-    assert "RANDOM" in label and not model.training and model.aux1 is None
-    model2, _ = prepare_googlenet(weights="random")
-    assert torch.equal(model.fc.weight, model2.fc.weight)  # seeded
+    calls = []
+    torch.manual_seed(0)
+    model = googlenet_cifar(width_mult=0.25).eval()
+    info = pretrained.WeightsInfo(model="googlenet_cifar", source="random", description="random, as labelled",
+                                  input_size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+
+    def fake(name, **kw):
+        calls.append((name, kw))
+        return model, info
+
+    monkeypatch.setattr(pretrained, "load_pretrained", fake)
+    ex = branch_viewer(images=("coffee",), modules=("inception3a",), static_modules=("inception3a",))
+    assert calls == [("googlenet", {"prefer": "imagenet", "allow_random": True, "train_if_missing": False})]
+    assert "random, as labelled" in ex.current_html and "resized and cropped to 32 × 32 px" in ex.current_html

@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 matplotlib.use("Agg")
 
 from cnnlib.widgets import config_explorer, receptive_field_explorer  # noqa: E402
-from cnnlib.widgets.vgg import receptive_field_footprint, stage_costs  # noqa: E402
+from cnnlib.analysis import receptive_field_footprint, stage_costs  # noqa: E402
 
 
 def _text(html: str) -> str:
@@ -171,3 +171,10 @@ def test_config_explorer_rejects_unknown_and_static_grid_is_small():
     for spec in ex._specs.values():
         views *= len(spec.static_values())
     assert views == 5 * 2 * 2 * 2
+
+
+@pytest.mark.parametrize("kw", [{"channels": -3}, {"channels": 0}, {"input_size": 0}, {"max_layers": 0},
+                                {"layers": 5, "max_layers": 4}])
+def test_rf_explorer_refuses_impossible_arguments(kw):
+    with pytest.raises(ValueError, match="must be"):
+        receptive_field_explorer(**kw)

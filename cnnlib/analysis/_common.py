@@ -1,14 +1,15 @@
-"""Helpers shared by the analysis modules: input sizes and shape-only forward passes."""
+"""Helpers shared by the analysis modules: input sizes, tensors in outputs, shape-only forward passes."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import torch
 from torch import nn
 from torch.func import functional_call
+
+from .._base import eval_mode  # the one eval-mode context (models' layer); re-exported for the analysis modules
 
 InputSize = int | Sequence[int]
 
@@ -51,16 +52,28 @@ def model_dtype_device(model: nn.Module) -> tuple[torch.dtype, torch.device]:
     return torch.float32, torch.device("cpu")
 
 
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Puts every submodule in eval mode and restores each one's own flag afterwards."""
-    flags = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, flag in flags.items():
-            m.training = flag
+def tensors_in(obj: Any) -> list[torch.Tensor]:
+    """Every tensor in a module's inputs or outputs (nested tuples, lists and dicts), in order.
+
+    Args:
+        obj: a tensor, or a (nested) tuple, list or dict holding tensors and anything else.
+
+    Returns:
+        The tensors, depth first; an empty list if there are none.
+    """
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for o in obj for t in tensors_in(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in tensors_in(o)]
+    return []
+
+
+def first_tensor(obj: Any) -> torch.Tensor | None:
+    """The first tensor of :func:`tensors_in` (e.g. GoogLeNet's logits from a ``(logits, aux2, aux1)`` tuple)."""
+    found = tensors_in(obj)
+    return found[0] if found else None
 
 
 def shape_forward(

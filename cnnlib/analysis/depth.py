@@ -15,22 +15,12 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ._common import InputSize, as_input_shape, shape_forward
+from ._common import InputSize, as_input_shape, shape_forward, tensors_in
 
 __all__ = ["weight_depth"]
 
 _WEIGHT_OPS = {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
                "linear", "bilinear"}
-
-
-def _tensors(obj: Any) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, (list, tuple)):
-        return [t for o in obj for t in _tensors(o)]
-    if isinstance(obj, dict):
-        return [t for o in obj.values() for t in _tensors(o)]
-    return []
 
 
 class _DepthTracker(TorchFunctionMode):
@@ -51,11 +41,11 @@ class _DepthTracker(TorchFunctionMode):
             first = args[0] if args else kwargs.get("input")
             known = [self.get(first)] if isinstance(first, torch.Tensor) else []
         else:
-            known = [self.get(t) for t in _tensors((args, kwargs))]
+            known = [self.get(t) for t in tensors_in((args, kwargs))]
         known = [d for d in known if d is not None]
         if known:
             d = max(known) + (1 if name in _WEIGHT_OPS else 0)
-            for t in _tensors(out):
+            for t in tensors_in(out):
                 if self.get(t) is None or self.get(t) < d:
                     self.depth[id(t)] = (t, d)
         return out
@@ -87,7 +77,7 @@ def weight_depth(model: nn.Module, input_size: InputSize = 224) -> int:
                 return self.inner(x)
 
     out = shape_forward(_Seed(model), as_input_shape(input_size), reset=tracker.depth.clear)
-    depths = [tracker.get(t) for t in _tensors(out)]
+    depths = [tracker.get(t) for t in tensors_in(out)]
     depths = [d for d in depths if d is not None]
     if not depths:
         raise ValueError(f"could not follow {type(model).__name__}'s output back to its input")

@@ -24,9 +24,16 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ._common import InputSize, as_input_shape, shape_forward
+from ._common import InputSize, as_input_shape, shape_forward, tensors_in
 
-__all__ = ["ReceptiveField", "receptive_fields", "receptive_field_details", "stacked_receptive_field"]
+__all__ = [
+    "ReceptiveField",
+    "conv_stack",
+    "receptive_field_details",
+    "receptive_field_footprint",
+    "receptive_fields",
+    "stacked_receptive_field",
+]
 
 
 @dataclass(frozen=True)
@@ -121,14 +128,6 @@ def stacked_receptive_field(
     return size
 
 
-def _flatten(obj: Any) -> list[Any]:
-    if isinstance(obj, (list, tuple)):
-        return [y for x in obj for y in _flatten(x)]
-    if isinstance(obj, dict):
-        return [y for x in obj.values() for y in _flatten(x)]
-    return [obj]
-
-
 def _arg(args: Sequence[Any], kwargs: dict[str, Any], index: int, name: str, default: Any) -> Any:
     if name in kwargs:
         return kwargs[name]
@@ -179,7 +178,7 @@ class _Tracker(TorchFunctionMode):
         return out
 
     def _propagate(self, name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> None:
-        outs = [o for o in _flatten(out) if isinstance(o, torch.Tensor) and o.dim() >= self.nd]
+        outs = [o for o in tensors_in(out) if isinstance(o, torch.Tensor) and o.dim() >= self.nd]
         if not outs:
             return
         nd = self.nd
@@ -220,7 +219,7 @@ class _Tracker(TorchFunctionMode):
             return
         # Anything else (ReLU, batch norm, LRN, dropout, cat, add, ...) acts pointwise in space:
         # an output whose spatial size matches its inputs inherits the largest of their fields.
-        known = [(t, self.get(t)) for t in _flatten((args, kwargs))]
+        known = [(t, self.get(t)) for t in tensors_in((args, kwargs))]
         known = [(t, rf) for t, rf in known if rf is not None]
         for o in outs:
             same = [rf for t, rf in known if t.dim() >= nd and t.shape[-nd:] == o.shape[-nd:]]
@@ -277,7 +276,7 @@ def receptive_field_details(
 
     def post_hook(name: str) -> Callable[..., None]:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-            outs = [o for o in _flatten(output) if isinstance(o, torch.Tensor)]
+            outs = [o for o in tensors_in(output) if isinstance(o, torch.Tensor)]
             rf = tracker.get(outs[0]) if len(outs) == 1 and outs[0].dim() == nd + 2 else None
             if rf is not None:
                 found[name] = rf
@@ -326,3 +325,71 @@ def receptive_fields(
     """
     details = receptive_field_details(model, input_size, names=names)
     return {name: rf.max_size for name, rf in details.items()}
+
+
+# ------------------------------------------------------------------ a stack of convolutions, measured by autograd
+def conv_stack(
+    layers: int,
+    *,
+    kernel_size: int = 3,
+    stride: int = 1,
+    dilation: int = 1,
+    channels: int = 1,
+    padding: int | None = None,
+    relu: bool = True,
+) -> nn.Sequential:
+    """``layers`` identical convolutions ``channels -> channels`` (each followed by a ReLU).
+
+    Args:
+        layers: how many convolutions.
+        kernel_size: kernel ``k`` of each (``k x k``).
+        stride: stride of each.
+        dilation: dilation of each.
+        channels: input and output channels of every convolution.
+        padding: zero padding of each; default ``dilation * (kernel_size - 1) // 2`` ("same" size at stride 1).
+        relu: put a ``ReLU`` after every convolution.
+
+    Returns:
+        An ``nn.Sequential`` mapping ``N x channels x H x W`` to ``N x channels x H' x W'``.
+    """
+    if layers < 1:
+        raise ValueError(f"a stack needs at least one layer, got {layers}")
+    pad = dilation * (kernel_size - 1) // 2 if padding is None else padding
+    mods: list[nn.Module] = []
+    for _ in range(layers):
+        mods.append(nn.Conv2d(channels, channels, kernel_size, stride=stride, padding=pad, dilation=dilation))
+        if relu:
+            mods.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*mods)
+
+
+def receptive_field_footprint(layers: int, kernel_size: int = 3, stride: int = 1, dilation: int = 1) -> torch.Tensor:
+    """Which input pixels one output value of the stack depends on, and through how many paths.
+
+    The stack is built for real (one channel, all weights 1, no padding, no ReLU) on an input exactly one
+    receptive field wide, so its output is a single value; the gradient of that value with respect to the
+    input counts, for every input pixel, the paths through the stack that connect the two. Its non-zero
+    extent is the receptive field measured by autograd, independently of the formula in
+    :func:`stacked_receptive_field`.
+
+    Args:
+        layers: number of stacked convolutions.
+        kernel_size: kernel of each.
+        stride: stride of each.
+        dilation: dilation of each.
+
+    Returns:
+        ``r x r`` float64 tensor of path counts, ``r`` the receptive field.
+    """
+    r = stacked_receptive_field(layers, kernel_size, stride, dilation)
+    stack = conv_stack(layers, kernel_size=kernel_size, stride=stride, dilation=dilation, padding=0, relu=False)
+    stack = stack.double()
+    for m in stack:
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+    x = torch.zeros(1, 1, r, r, dtype=torch.float64, requires_grad=True)
+    out = stack(x)
+    if out.shape[-2:] != (1, 1):  # the formula and the layers disagree: never expected
+        raise RuntimeError(f"a {r}x{r} input should give a 1x1 output, got {tuple(out.shape)}")
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    return grad[0, 0].detach()

@@ -13,10 +13,10 @@ from typing import Any
 
 from torch import nn
 
-from ._common import InputSize, as_input_shape, shape_forward
-from .macs import _first_tensor, module_macs
+from ._common import InputSize, as_input_shape, first_tensor, shape_forward
+from .macs import module_macs
 
-__all__ = ["LayerRow", "LayerTable", "layer_table", "format_bytes", "format_count"]
+__all__ = ["LayerRow", "LayerTable", "count_macs", "layer_table", "format_bytes", "format_count"]
 
 NUMERIC_COLUMNS = ("params", "macs", "act_bytes")
 
@@ -249,7 +249,7 @@ def layer_table(model: nn.Module, input_size: InputSize, *, include_bias: bool =
 
     def make_hook(name: str, is_leaf: bool) -> Callable[..., None]:
         def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-            out = _first_tensor(output)
+            out = first_tensor(output)
             if out is None:
                 return
             shapes[name] = tuple(out.shape)
@@ -315,3 +315,19 @@ def layer_table(model: nn.Module, input_size: InputSize, *, include_bias: bool =
         _types={name: type(m).__name__ for name, m in named.items()},
         _shapes=shapes,
     )
+
+
+def count_macs(model: nn.Module, input_size: InputSize, *, include_bias: bool = False) -> int:
+    """Total multiply-accumulates of one forward pass in eval mode.
+
+    The pass is shape-only (meta tensors), so even VGG-19 at 224 x 224 is counted in milliseconds.
+
+    Args:
+        model: The network; it is not modified.
+        input_size: ``224``, ``(C, H, W)`` or ``(N, C, H, W)``; the count is for the whole batch.
+        include_bias: Also count the bias additions, as torchinfo does.
+
+    Returns:
+        The number of MACs (an int). Divide by ``1e9`` for the "GFLOPS" in torchvision's tables.
+    """
+    return layer_table(model, input_size, include_bias=include_bias).total("macs")

@@ -37,7 +37,7 @@ import io
 import itertools
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from ..notebook import is_quick
@@ -235,6 +235,16 @@ def to_html(obj: Any, *, dpi: int = 80) -> str:
     return f"<pre>{_html.escape(str(obj))}</pre>"
 
 
+def error_html(err: BaseException, values: Mapping[str, Any] | None = None) -> str:
+    """What a view shows when its render failed: the error in one line, and the settings that caused it."""
+    where = ", ".join(f"{k}={v!r}" for k, v in (values or {}).items())
+    return (
+        '<div class="cnnlib-error" style="color:#a00;padding:8px;border:1px solid #e4b4b4">'
+        f"<b>This view could not be drawn</b> ({_html.escape(where)}): "
+        f"{_html.escape(type(err).__name__)}: {_html.escape(str(err))}</div>"
+    )
+
+
 # --------------------------------------------------------------------------------------------- explorer
 _JS = """
 (function(){
@@ -286,6 +296,7 @@ class Explorer:
         controls: name -> the live ipywidgets control, for code and tests (``ex.controls["k"].value = 5``).
         widget: the ipywidgets box that Jupyter and Colab display.
         render_count: how many times ``render`` has run (the cache avoids repeats).
+        last_error: the exception of the latest live render that failed (shown in the view), or ``None``.
     """
 
     def __init__(
@@ -313,6 +324,8 @@ class Explorer:
         self._widget: Any = None
         self.controls: dict[str, Any] = {}
         self._output: Any = None
+        self._holding = False  # set(): move several live controls, then render once
+        self.last_error: BaseException | None = None
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -327,11 +340,15 @@ class Explorer:
                 raise ValueError(f"unknown control {name!r}; controls are {sorted(self._specs)}")
             if value not in self._specs[name].values():
                 raise ValueError(f"control {name!r} cannot take {value!r}; choose from {self._specs[name].values()}")
-        for name, value in values.items():
-            if self._widget is not None:
-                self._specs[name].set_widget(self.controls[name], value)  # triggers _on_change
-            self._values[name] = value
-        self._refresh()
+        self._holding = True  # the live controls' observers update the values but do not render
+        try:
+            for name, value in values.items():
+                if self._widget is not None:
+                    self._specs[name].set_widget(self.controls[name], value)  # triggers _on_change
+                self._values[name] = value
+        finally:
+            self._holding = False
+        self._refresh()  # one render for all the values
         return self
 
     def html_for(self, **values: Any) -> str:
@@ -383,7 +400,8 @@ class Explorer:
     def _on_change(self, name: str) -> Callable[[dict], None]:
         def handler(change: dict) -> None:
             self._values[name] = self._specs[name].widget_value(change["new"])
-            self._refresh()
+            if not self._holding:
+                self._refresh()
 
         return handler
 
@@ -392,7 +410,14 @@ class Explorer:
             return
         from IPython.display import HTML
 
-        html = self.current_html
+        # A render that fails here runs inside a widget callback, where an exception would be lost and the view
+        # would keep showing the previous setting: show the error in the view instead (it is not cached).
+        try:
+            html = self.current_html
+            self.last_error = None
+        except Exception as err:  # noqa: BLE001 - any failure of a user's render function
+            self.last_error = err
+            html = error_html(err, self._values)
         # Output.outputs is set directly (not `with out:`) so that updates work without a kernel too (tests).
         self._output.outputs = ()
         self._output.append_display_data(HTML(html))

@@ -24,6 +24,7 @@ from ..analysis import LayerTable, format_bytes, format_count, layer_table
 from ..googlenet import googlenet
 from ..vgg import vgg11, vgg16, vgg19
 from ._core import Choice, Explorer
+from ._html import html_table
 
 __all__ = ["COST_MODELS", "cost_explorer", "cost_profile", "cost_view"]
 
@@ -84,7 +85,7 @@ _CSS = (
 
 def _bar(value: float, largest: float, column: str, text: str) -> str:
     width = 0.0 if largest <= 0 else 100.0 * value / largest
-    return f'<td class="b {column}"><div><i style="width:{width:.1f}%"></i><span>{_html.escape(text)}</span></div></td>'
+    return f'<div class="b {column}"><div><i style="width:{width:.1f}%"></i><span>{_html.escape(text)}</span></div></div>'
 
 
 def cost_view(name: str, input_size: int = 224, batch_size: int = 1) -> str:
@@ -110,28 +111,19 @@ def cost_view(name: str, input_size: int = 224, batch_size: int = 1) -> str:
         f"<b>{format_bytes(act)}</b> of feature maps written by one forward pass.</p>"
     )
     largest = {c: max([getattr(r, c) for r in table] + [1]) for c in _COLOURS}
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("layer", "type", "output", "parameters", "MACs", "feature map")
-    )
-    body = []
-    for r in table:
-        shape = "x".join(str(s) for s in (r.output_shape or ())[1:])
-        body.append(
-            "<tr>"
-            f"<td><code>{_html.escape(r.name)}</code></td>"
-            f'<td>{_html.escape(r.type.replace(" (own operations)", ""))}</td>'
-            f"<td>{shape}</td>"
-            + _bar(r.params, largest["params"], "params", format_count(r.params) if r.params else "")
-            + _bar(r.macs, largest["macs"], "macs", format_count(r.macs) if r.macs else "")
-            + _bar(r.act_bytes, largest["act_bytes"], "act_bytes", format_bytes(r.act_bytes))
-            + "</tr>"
-        )
-    return (
-        f'<div class="cnnlib-cost"><style>{_CSS}</style>{summary}'
-        "<table>"
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-    )
+    rows = [
+        [
+            f"<code>{_html.escape(r.name)}</code>",
+            _html.escape(r.type.replace(" (own operations)", "")),
+            "x".join(str(v) for v in (r.output_shape or ())[1:]),
+            _bar(r.params, largest["params"], "params", format_count(r.params) if r.params else ""),
+            _bar(r.macs, largest["macs"], "macs", format_count(r.macs) if r.macs else ""),
+            _bar(r.act_bytes, largest["act_bytes"], "act_bytes", format_bytes(r.act_bytes)),
+        ]
+        for r in table
+    ]
+    body = html_table(rows, header=["layer", "type", "output", "parameters", "MACs", "feature map"])
+    return f'<div class="cnnlib-cost"><style>{_CSS}</style>{summary}{body}</div>'
 
 
 def cost_explorer(
@@ -147,18 +139,26 @@ def cost_explorer(
 
     Args:
         models: Which of :data:`COST_MODELS` to offer (default: all).
-        input_sizes: The input sizes to offer (each at least 64, AlexNet's minimum is 63).
-        batch_sizes: The batch sizes to offer.
+        input_sizes: The input sizes to offer (at least one; each at least 64, AlexNet's minimum is 63).
+        batch_sizes: The batch sizes to offer (at least one; positive).
         model: The initial model.
         input_size: The initial input size.
         batch_size: The initial batch size.
 
     Returns:
         An :class:`~cnnlib.widgets.Explorer`; every combination is pre-rendered for the static book.
+
+    Raises:
+        ValueError: an unknown model, an empty list of choices, an input size below 64 or a batch size below 1.
     """
     names = list(COST_MODELS if models is None else models)
+    for label, options in (("models", names), ("input_sizes", input_sizes), ("batch_sizes", batch_sizes)):
+        if len(options) == 0:
+            raise ValueError(f"{label} must offer at least one value, got {list(options)}")
     for n in names:
         _meta_model(n)  # fail early on unknown names
+    if any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batch_sizes):
+        raise ValueError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
     if min(input_sizes) < 64:
         raise ValueError(f"input sizes must be at least 64 (AlexNet's minimum is 63), got {list(input_sizes)}")
     return Explorer(

@@ -11,36 +11,32 @@ Simonyan & Zisserman, *Very Deep Convolutional Networks for Large-Scale Image Re
 
 Both are :class:`~cnnlib.widgets.Explorer` objects: live ipywidgets in Jupyter and Colab, pre-rendered
 static views in the HTML book. The numbers come from :mod:`cnnlib.analysis` (receptive fields from
-:func:`~cnnlib.analysis.stacked_receptive_field`, parameters and MACs from
-:func:`~cnnlib.analysis.layer_table`); this module only arranges and draws them.
+:func:`~cnnlib.analysis.stacked_receptive_field` and :func:`~cnnlib.analysis.receptive_field_footprint`,
+parameters and MACs from :func:`~cnnlib.analysis.layer_table` and :func:`~cnnlib.analysis.stage_costs`); this
+module only arranges and draws them.
 """
 
 from __future__ import annotations
 
 import html as _html
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from ..analysis import format_count, layer_table, stacked_receptive_field
+from ..analysis import (
+    CONFIG_LETTERS, conv_stack, format_count, layer_table, receptive_field_footprint, stacked_receptive_field,
+    stage_costs,
+)
 from ..vgg import VGG, VGG_CONFIGS, vgg11, vgg13, vgg16, vgg16_c, vgg19
 from ._core import Choice, Explorer, Slider, Toggle
+from ._html import html_table
 
 __all__ = [
-    "CONFIG_LETTERS",
-    "StageCost",
-    "conv_stack",
     "config_explorer",
     "receptive_field_explorer",
     "receptive_field_figure",
-    "receptive_field_footprint",
-    "stage_costs",
 ]
-
-#: The paper's letters for cnnlib's configuration keys (Table 1 of the paper).
-CONFIG_LETTERS: dict[str, str] = {"vgg11": "A", "vgg13": "B", "vgg16_c": "C", "vgg16": "D", "vgg19": "E"}
 
 _BUILDERS: dict[str, Callable[..., VGG]] = {
     "vgg11": vgg11, "vgg13": vgg13, "vgg16_c": vgg16_c, "vgg16": vgg16, "vgg19": vgg19,
@@ -48,73 +44,6 @@ _BUILDERS: dict[str, Callable[..., VGG]] = {
 
 
 # --------------------------------------------------------------------------------------------- receptive field
-def conv_stack(
-    layers: int,
-    *,
-    kernel_size: int = 3,
-    stride: int = 1,
-    dilation: int = 1,
-    channels: int = 1,
-    padding: int | None = None,
-    relu: bool = True,
-) -> nn.Sequential:
-    """``layers`` identical convolutions ``channels -> channels`` (each followed by a ReLU).
-
-    Args:
-        layers: how many convolutions.
-        kernel_size: kernel ``k`` of each (``k x k``).
-        stride: stride of each.
-        dilation: dilation of each.
-        channels: input and output channels of every convolution.
-        padding: zero padding of each; default ``dilation * (kernel_size - 1) // 2`` ("same" size at stride 1).
-        relu: put a ``ReLU`` after every convolution.
-
-    Returns:
-        An ``nn.Sequential`` mapping ``N x channels x H x W`` to ``N x channels x H' x W'``.
-    """
-    if layers < 1:
-        raise ValueError(f"a stack needs at least one layer, got {layers}")
-    pad = dilation * (kernel_size - 1) // 2 if padding is None else padding
-    mods: list[nn.Module] = []
-    for _ in range(layers):
-        mods.append(nn.Conv2d(channels, channels, kernel_size, stride=stride, padding=pad, dilation=dilation))
-        if relu:
-            mods.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*mods)
-
-
-def receptive_field_footprint(layers: int, kernel_size: int = 3, stride: int = 1, dilation: int = 1) -> torch.Tensor:
-    """Which input pixels one output value of the stack depends on, and through how many paths.
-
-    The stack is built for real (one channel, all weights 1, no padding, no ReLU) on an input exactly one
-    receptive field wide, so its output is a single value; the gradient of that value with respect to the
-    input counts, for every input pixel, the paths through the stack that connect the two. Its non-zero
-    extent is the receptive field measured by autograd, independently of the formula in
-    :func:`cnnlib.analysis.stacked_receptive_field`.
-
-    Args:
-        layers: number of stacked convolutions.
-        kernel_size: kernel of each.
-        stride: stride of each.
-        dilation: dilation of each.
-
-    Returns:
-        ``r x r`` float64 tensor of path counts, ``r`` the receptive field.
-    """
-    r = stacked_receptive_field(layers, kernel_size, stride, dilation)
-    stack = conv_stack(layers, kernel_size=kernel_size, stride=stride, dilation=dilation, padding=0, relu=False)
-    stack = stack.double()
-    for m in stack:
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
-    x = torch.zeros(1, 1, r, r, dtype=torch.float64, requires_grad=True)
-    out = stack(x)
-    if out.shape[-2:] != (1, 1):  # the formula and the layers disagree: never expected
-        raise RuntimeError(f"a {r}x{r} input should give a 1x1 output, got {tuple(out.shape)}")
-    (grad,) = torch.autograd.grad(out.sum(), x)
-    return grad[0, 0].detach()
-
-
 _LAYER_COLOURS = ["#e6550d", "#31a354", "#756bb1", "#3182bd", "#de2d26", "#636363"]
 
 
@@ -211,16 +140,12 @@ def _rf_render(layers: int, kernel: int, stride: int, dilation: int, *, channels
         ("non-linearities", f"{relus} ReLU{'s' if relus > 1 else ''}"),
         (f"one {r}x{r} conv instead", f"{one.total('params'):,} parameters, {format_count(one.total('macs'))} MACs, 1 ReLU"),
     ]
-    body = "".join(
-        f'<tr><td style="text-align:left;padding-right:12px">{k}</td><td style="text-align:left">{v}</td></tr>'
-        for k, v in rows
-    )
     where = " (as in VGG-16's third stage)" if (channels, size) == (256, 56) else ""
     note = (
         f'<div class="cnnlib-note">Counted for C = {channels} channels in and out on a {size} x {size} input'
         f"{where}, padding d(k-1)/2.</div>"
     )
-    return [fig, f"<table>{body}</table>{note}"]
+    return [fig, html_table([list(r) for r in rows], align="ll", cell_style="padding-right:12px") + note]
 
 
 def receptive_field_explorer(
@@ -248,7 +173,16 @@ def receptive_field_explorer(
 
     Returns:
         An :class:`~cnnlib.widgets.Explorer` with controls ``layers``, ``kernel``, ``stride``, ``dilation``.
+
+    Raises:
+        ValueError: a count that is not positive, or ``layers`` outside ``1 .. max_layers``.
     """
+
+    for label, value in (("channels", channels), ("input_size", input_size), ("max_layers", max_layers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+    if not 1 <= layers <= max_layers:
+        raise ValueError(f"layers must be between 1 and max_layers={max_layers}, got {layers!r}")
 
     def render(layers: int, kernel: int, stride: int, dilation: int) -> list:
         return _rf_render(layers, kernel, stride, dilation, channels=channels, size=input_size)
@@ -268,86 +202,6 @@ def receptive_field_explorer(
 
 
 # --------------------------------------------------------------------------------------------- configurations
-@dataclass(frozen=True)
-class StageCost:
-    """Parameters and MACs of one stage of a VGG network.
-
-    Attributes:
-        stage: ``"conv1"`` ... ``"conv5"`` (the convolutions before each max-pool) or ``"fc6"``, ``"fc7"``,
-            ``"fc8"`` (the classifier's linear layers, with their ReLU/dropout).
-        layers: the stage's weight layers in the paper's notation, e.g. ``"conv3-256 x2, conv1-256"``.
-        output_shape: ``C x H x W`` (or ``features``) of the stage's last layer.
-        params: parameters (BatchNorm's included when present).
-        macs: multiply-accumulates for one image.
-    """
-
-    stage: str
-    layers: str
-    output_shape: str
-    params: int
-    macs: int
-
-
-def _paper_names(modules: list[nn.Module]) -> str:
-    names: list[str] = []
-    for m in modules:
-        if isinstance(m, nn.Conv2d):
-            names.append(f"conv{m.kernel_size[0]}-{m.out_channels}")
-        elif isinstance(m, nn.Linear):
-            names.append(f"FC-{m.out_features}")
-    parts: list[str] = []
-    for name in names:  # run-length: "conv3-256 x2"
-        if parts and parts[-1].split(" x")[0] == name:
-            count = int(parts[-1].split(" x")[1]) + 1 if " x" in parts[-1] else 2
-            parts[-1] = f"{name} x{count}"
-        else:
-            parts.append(name)
-    return ", ".join(parts)
-
-
-def stage_costs(model: VGG, input_size: int = 224) -> list[StageCost]:
-    """Parameters and MACs of a VGG model per stage (five convolutional stages, then fc6, fc7, fc8).
-
-    Args:
-        model: a :class:`cnnlib.VGG` (any configuration, with or without BatchNorm; may live on ``meta``).
-        input_size: height and width of the (square, RGB) input.
-
-    Returns:
-        One :class:`StageCost` per stage, in order; the ``params`` sum to the model's parameter count.
-    """
-    table = layer_table(model, input_size)
-    named = dict(model.named_modules())
-    groups: dict[str, list[str]] = {}
-    stage = 1
-    for i, m in enumerate(model.features):
-        groups.setdefault(f"conv{stage}", []).append(f"features.{i}")
-        if isinstance(m, nn.MaxPool2d):
-            stage += 1
-    fc = 5
-    for i, m in enumerate(model.classifier):
-        if isinstance(m, nn.Linear):
-            fc += 1
-        groups.setdefault(f"fc{fc}", []).append(f"classifier.{i}")
-    costs = []
-    for name, members in groups.items():
-        rows = [table[n] for n in members]
-        last = [r for r in rows if r.output_shape is not None and r.type != "MaxPool2d"]
-        shape = last[-1].output_shape[1:] if last else ()
-        costs.append(
-            StageCost(
-                stage=name,
-                layers=_paper_names([named[n] for n in members]),
-                output_shape=" x ".join(str(s) for s in shape),
-                params=sum(r.params for r in rows),
-                macs=sum(r.macs for r in rows),
-            )
-        )
-    other = table.total("params") - sum(c.params for c in costs)
-    if other:  # every parameter of a VGG sits in features or classifier
-        raise RuntimeError(f"{other} parameters outside features/classifier")
-    return costs
-
-
 def _config_render(config: str, batch_norm: bool, input_size: int, num_classes: int) -> list:
     import matplotlib.pyplot as plt
 
@@ -378,31 +232,20 @@ def _config_render(config: str, batch_norm: bool, input_size: int, num_classes: 
     def pct(part: int, whole: int) -> str:
         return f"{100 * part / whole:.1f}%" if whole else "--"
 
-    head = "".join(
-        f'<th style="text-align:{a}">{h}</th>'
-        for h, a in [("stage", "left"), ("layers", "left"), ("output", "left"), ("params", "right"),
-                     ("", "right"), ("MACs", "right"), ("", "right")]
-    )
-    body = "".join(
-        "<tr>"
-        f'<td style="text-align:left">{c.stage}</td><td style="text-align:left">{_html.escape(c.layers)}</td>'
-        f'<td style="text-align:left">{c.output_shape}</td><td style="text-align:right">{c.params:,}</td>'
-        f'<td style="text-align:right">{pct(c.params, total_p)}</td>'
-        f'<td style="text-align:right">{format_count(c.macs)}</td>'
-        f'<td style="text-align:right">{pct(c.macs, total_m)}</td>'
-        "</tr>"
+    rows = [
+        [c.stage, _html.escape(c.layers), c.output_shape, f"{c.params:,}", pct(c.params, total_p),
+         format_count(c.macs), pct(c.macs, total_m)]
         for c in costs
-    )
-    foot = (
-        f'<tr><th style="text-align:left">total</th><th></th><th></th>'
-        f'<th style="text-align:right">{total_p:,}</th><th></th>'
-        f'<th style="text-align:right">{format_count(total_m)}</th><th></th></tr>'
+    ]
+    table = html_table(
+        rows, header=["stage", "layers", "output", "params", "", "MACs", ""],
+        footer=["total", "", "", f"{total_p:,}", "", format_count(total_m), ""], align="lllrrrr",
+        style="font-size:0.85em",
     )
     summary = (
         f"<p><b>{total_p:,}</b> parameters ({total_p / 1e6:.1f} M), <b>{format_count(total_m)}</b> MACs per "
         f"{input_size}x{input_size} image.</p>"
     )
-    table = f'<table style="font-size:0.85em"><thead><tr>{head}</tr></thead><tbody>{body}</tbody><tfoot>{foot}</tfoot></table>'
     return [summary, fig, table]
 
 
