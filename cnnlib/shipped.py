@@ -374,7 +374,10 @@ def export_run(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        save_file(state, str(tmp), metadata={"model": name, "format": str(_FORMAT), "dtype": dtype})
+        # one metadata key: safetensors writes the metadata map in no fixed order, and the same weights must give
+        # the same bytes (and sha256) on every export
+        header = json.dumps({"format": _FORMAT, "model": name, "dtype": dtype}, sort_keys=True)
+        save_file(state, str(tmp), metadata={"cnnlib": header})
         digest = sha256_file(tmp)
         from safetensors.torch import load_file
 

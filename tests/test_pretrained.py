@@ -4,8 +4,6 @@ in seconds; the network is never used (downloads are stubs)."""
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import urllib.error
@@ -247,6 +245,13 @@ def test_export_never_silently_replaces(exported, tiny_run, tiny_cifar):
     before = (folder / "vgg_cifar.safetensors").stat().st_mtime_ns
     again = shipped.export_run(tiny_run, out=folder, data=tiny_cifar)  # the same content: nothing to do
     assert again == meta and (folder / "vgg_cifar.safetensors").stat().st_mtime_ns == before
+    # another process writes the same bytes (safetensors' metadata map has no fixed order: one key only)
+    cmd = [sys.executable, "-m", "cnnlib.pretrained", "export", str(tiny_run), "--out", str(folder),
+           "--data", str(tiny_cifar)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (folder / "vgg_cifar.safetensors").stat().st_mtime_ns == before
     with pytest.raises(FileExistsError, match="--force"):
         shipped.export_run(tiny_run, out=folder, data=tiny_cifar, dtype="bf16")
     assert json.loads((folder / "vgg_cifar.json").read_text()) == meta  # untouched
@@ -283,10 +288,6 @@ def test_export_is_atomic(tiny_run, tiny_cifar, tmp_path, monkeypatch):
     assert shipped.load_shipped("vgg_cifar", folder) is None  # no JSON: never read as shipped weights
 
 
-def _describe_shipped(meta):
-    return pretrained._describe_cifar(meta)
-
-
 def test_load_pretrained_uses_shipped_weights_first(exported, monkeypatch, tmp_path):
     folder, meta = exported
     monkeypatch.setenv(shipped.SHIPPED_ENV, str(folder))
@@ -294,7 +295,8 @@ def test_load_pretrained_uses_shipped_weights_first(exported, monkeypatch, tmp_p
     pretrained._write_cached(*weights_paths("vgg_cifar", cache_dir=cache), vgg_cifar(),
                              {"model": "vgg_cifar", "test_accuracy": 0.5, "device": "X", "epochs": 1})
     monkeypatch.setattr(pretrained, "train_cifar_weights", lambda *a, **k: pytest.fail("trained"))
-    model, info = load_pretrained("vgg16", prefer="cifar10", cache_dir=cache, device="cpu")
+    # the reported bug: load_pretrained("vgg16") offline on a CPU started an hour of training
+    model, info = load_pretrained("vgg16", cache_dir=cache, device="cpu")
     assert info.source == "cifar10" and info.details == meta and not info.quick
     assert model.fc.weight.shape == (10, 16)  # rebuilt with the JSON's model_kw
     assert info.description.startswith("vgg_cifar trained on CIFAR-10 (256 of its 50,000 training images) by "
