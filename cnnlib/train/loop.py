@@ -28,7 +28,7 @@ from .config import TrainConfig
 from .evaluation import all_reduce_sum, evaluate_loader
 from .files import CHECKPOINT_NAME, run_dir
 from .optim import LookaheadEMA, lr_factor, param_groups
-from .precision import auto_settings, autocast, resolve_device, sync
+from .precision import AutoSettings, auto_settings, autocast, resolve_device, sync
 from .state import TrainState, load_checkpoint
 
 __all__ = ["Callback", "FitResult", "NonFiniteLossError", "count_parameters", "fit"]
@@ -158,6 +158,7 @@ def fit(
 def _fit(model: nn.Module, train: CIFAR10Tensors, test: CIFAR10Tensors | None, cfg: TrainConfig,
          dev: torch.device, rank: int, world: int, callbacks: list[Callback], ckpt_path: Path | None,
          resume: bool) -> FitResult:
+    """:func:`fit` once its arguments are resolved (and ``out_dir``'s lock is held)."""
     settings = auto_settings(model, dev, amp=cfg.amp, channels_last=cfg.channels_last)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -199,28 +200,26 @@ def _fit(model: nn.Module, train: CIFAR10Tensors, test: CIFAR10Tensors | None, c
         net = torch.compile(net)  # type: ignore[assignment]
     for cb in callbacks:
         cb.on_train_begin(cfg, total_epochs=cfg.epochs)
-    bar = _progress_bar(state, total_steps, settings.amp, settings.channels_last) if cfg.progress and rank == 0 \
-        else None
+    bar = _progress_bar(state, total_steps, settings) if cfg.progress and rank == 0 else None
 
-    for epoch in range(state.epoch, cfg.epochs):
-        record = _train_epoch(state, net, settings.dtype, total_steps, bar)
-        last = epoch + 1 == cfg.epochs
-        if test_loader is not None and not last and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
-            record["test_acc"], record["test_loss"], _ = evaluate_loader(model, test_loader, tta=0,
-                                                                         dtype=settings.dtype)
-        state.history.append(record)
+    try:
+        for epoch in range(state.epoch, cfg.epochs):
+            record = _train_epoch(state, net, settings.dtype, total_steps, bar)
+            last = epoch + 1 == cfg.epochs
+            if test_loader is not None and not last and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
+                record["test_acc"], record["test_loss"], _ = evaluate_loader(model, test_loader, tta=0,
+                                                                             dtype=settings.dtype)
+            state.history.append(record)
+            if bar is not None:
+                bar.set_postfix(_postfix(record))
+            if ckpt_path is not None and rank == 0:
+                state.save(ckpt_path)
+            if not last:
+                for cb in callbacks:
+                    cb.on_epoch_end(record, state.history)
+    finally:  # also when the run stops (diverged, interrupted): a notebook keeps the bar's last line
         if bar is not None:
-            postfix = {"loss": f"{record['train_loss']:.3f}", "img/s": f"{record['images_per_second']:.0f}"}
-            if record["test_acc"] is not None:
-                postfix["test"] = f"{100 * record['test_acc']:.1f}%"
-            bar.set_postfix(postfix)
-        if ckpt_path is not None and rank == 0:
-            state.save(ckpt_path)
-        if not last:
-            for cb in callbacks:
-                cb.on_epoch_end(record, state.history)
-    if bar is not None:
-        bar.close()
+            bar.close()
 
     test_acc, test_loss, test_images = math.nan, math.nan, 0
     if test_loader is not None:
@@ -331,13 +330,22 @@ def _init_from_data(model: nn.Module, train: CIFAR10Tensors, seed: int, dev: tor
     return time.perf_counter() - t0
 
 
-def _progress_bar(state: TrainState, total_steps: int, amp: str, channels_last: bool) -> Any:
-    # The one reference from training to the presentation layer, made only when a bar is asked for
-    # (TrainConfig.progress): the bar is drawn by cnnlib.display, which the trainer otherwise never imports.
+def _progress_bar(state: TrainState, total_steps: int, settings: AutoSettings) -> Any:
+    """A :class:`cnnlib.display.ProgressBar` labelled with the model and its precision and layout."""
+    # The one reference from training up to the presentation layer, imported only when a bar is asked for
+    # (TrainConfig.progress); the trainer otherwise never imports cnnlib.display.
     from cnnlib.display import ProgressBar
 
-    desc = f"{state.model_name} ({amp if amp != 'off' else 'fp32'}, {'channels_last' if channels_last else 'NCHW'})"
+    precision = settings.amp if settings.amp != "off" else "fp32"
+    desc = f"{state.model_name} ({precision}, {'channels_last' if settings.channels_last else 'NCHW'})"
     return ProgressBar(total_steps, state.step, desc)
+
+
+def _postfix(record: dict[str, Any]) -> dict[str, str]:
+    postfix = {"loss": f"{record['train_loss']:.3f}", "img/s": f"{record['images_per_second']:.0f}"}
+    if record["test_acc"] is not None:
+        postfix["test"] = f"{100 * record['test_acc']:.1f}%"
+    return postfix
 
 
 def _ddp_device_ids(device: torch.device) -> list[int] | None:
