@@ -64,7 +64,9 @@ def _export_main(argv: Sequence[str]) -> int:
     p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"],
                    help="16-bit format of the floating tensors (default fp16: closer to float32 for these nets)")
     p.add_argument("--force", action="store_true", help="replace an existing pair with different content")
-    p.add_argument("--data", default=None, help="CIFAR-10 source of the accuracy check (default: the default source)")
+    p.add_argument("--data", default=None,
+                   help="the CIFAR-10 source the run used, for the accuracy check and the recorded command "
+                   "(default: $CNNLIB_CIFAR10 or the local tarball)")
     p.add_argument("--trained-by", default="cnnlib (python -m cnnlib.train)", help="who trained it, for the text")
     a = p.parse_args(argv)
     try:

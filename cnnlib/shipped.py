@@ -257,11 +257,12 @@ def check_accuracy(model: nn.Module, data: Any) -> dict[str, Any]:
     return {"images": n, "correct": correct, "accuracy": correct / n, "images_sha256": _images_sha256(data)}
 
 
-def train_command(metrics: dict[str, Any]) -> str:
+def train_command(metrics: dict[str, Any], *, data: str | None = None) -> str:
     """The ``python -m cnnlib.train`` command that reproduces a run, rebuilt from its ``metrics.json``.
 
     Options are given where the run differs from the model's recipe (epochs, subsets, batch size, learning rate,
     amp, TTA, evaluation interval, compile); a ``command`` or ``argv`` entry in the metrics wins if present.
+    ``metrics.json`` does not record the data source: ``data`` (e.g. ``"cifar10-jpeg.tar.gz"``) adds ``--data``.
     """
     if isinstance(metrics.get("command"), str):
         return metrics["command"]
@@ -291,6 +292,8 @@ def train_command(metrics: dict[str, Any]) -> str:
             parts += [flag, str(cfg[key])]
     if cfg.get("compile"):
         parts.append("--compile")
+    if data:
+        parts += ["--data", data]
     return shlex.join(parts)
 
 
@@ -331,7 +334,8 @@ def export_run(
         out: the weights folder (created if missing).
         dtype: ``"fp16"`` or ``"bf16"`` for the floating tensors.
         force: replace an existing pair whose content differs (otherwise that is an error).
-        data: the CIFAR-10 source of the accuracy check (default :func:`cnnlib.data.default_cifar10_source`).
+        data: the CIFAR-10 source the run was trained and tested on, used for the accuracy check (default
+            :func:`cnnlib.data.default_cifar10_source`); its file name goes into the command as ``--data``.
         trained_by: who trained the weights, for the description sentence.
 
     Returns:
@@ -394,7 +398,7 @@ def export_run(
             "sha256": digest,
             "bytes": tmp.stat().st_size,
             "dtype": {"fp16": "float16", "bf16": "bfloat16"}[dtype],
-            "command": train_command(metrics),
+            "command": train_command(metrics, data=os.path.basename(str(data).rstrip("/")) if data else None),
             "seed": metrics.get("seed"),
             "trained_by": trained_by,
             "device": metrics.get("device"),

@@ -216,7 +216,7 @@ def test_export_writes_16_bit_weights_with_provenance(exported, tiny_run, tiny_c
     assert meta["test_accuracy"] == metrics["test_acc"] and meta["model_kw"] == {"widths": [8, 16, 16]}
     assert meta["command"] == ("python -m cnnlib.train --model vgg_cifar --seed 3 --model-kw "
                                "'{\"widths\": [8, 16, 16]}' --epochs 1 --train-subset 256 --test-subset 60 "
-                               "--batch-size 128")
+                               f"--batch-size 128 --data {tiny_cifar.name}")
     from safetensors.torch import load_file
 
     from cnnlib.train import load_checkpoint
