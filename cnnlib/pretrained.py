@@ -176,7 +176,7 @@ def _describe_cifar(meta: dict[str, Any]) -> str:
     acc_text = f"{acc * 100:.1f}% test accuracy" if isinstance(acc, (int, float)) else "test accuracy unknown"
     epochs = int(meta.get("epochs") or 0)
     when = f"in {_duration(float(meta.get('train_seconds') or 0.0))} ({epochs} epoch{'s' if epochs != 1 else ''})"
-    if meta.get("file", "").endswith(".safetensors"):  # the weights that ship with the book
+    if str(meta.get("file") or "").endswith(".safetensors"):  # the weights that ship with the book
         images = int(meta.get("train_images") or 0)
         part = f" ({images:,} of its 50,000 training images)" if 0 < images < 50_000 else ""
         return (
@@ -407,7 +407,9 @@ def load_pretrained(
     Raises:
         ValueError: an unknown ``name`` or ``prefer``.
         WeightsUnavailableError: no trained weights (no network, no cached weights, no CIFAR-10 data or
-            ``train_if_missing=False``) and ``allow_random`` is false; the message lists what to do.
+            training not allowed) and ``allow_random`` is false; the message lists what to do.
+        cnnlib.shipped.ShippedWeightsError: the shipped weights do not match the sha256 in their JSON (a changed
+            or swapped file), or do not fit the architecture.
     """
     from .notebook import is_quick
     from .registry import create_model
