@@ -14,24 +14,18 @@ import argparse
 import datetime as dt
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from cnnlib.shipped import train_command  # noqa: E402
+
 DEFAULT_OUT = REPO / "bench" / "results" / "cpu_runs.json"
 _KEEP = ("model", "model_kw", "seed", "test_acc", "test_loss", "train_loss", "train_acc", "train_seconds",
          "images_per_second", "epochs", "steps", "device", "amp", "channels_last", "settings", "world_size",
          "params", "train_images", "test_images", "torch", "python", "history", "config")
-
-
-def command(metrics: dict) -> str:
-    """The ``python -m cnnlib.train`` command line that reproduces the run (data: the JPEG tarball)."""
-    args = ["python", "-m", "cnnlib.train", "--model", metrics["model"], "--seed", str(metrics["seed"])]
-    if metrics.get("model_kw"):
-        args += ["--model-kw", json.dumps(metrics["model_kw"], separators=(",", ":"))]
-    args += ["--epochs", str(metrics["epochs"]), "--data", "cifar10-jpeg.tar.gz"]
-    return " ".join(shlex.quote(a) for a in args)
 
 
 def row(run: Path) -> dict:
@@ -40,7 +34,8 @@ def row(run: Path) -> dict:
     metrics = json.loads(path.read_text())
     finished = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
     out = {k: metrics.get(k) for k in _KEEP}
-    out.update(run=run.name, command=command(metrics), date=finished.strftime("%Y-%m-%d %H:%M UTC"),
+    out.update(run=run.name, command=train_command(metrics, data="cifar10-jpeg.tar.gz"),
+               date=finished.strftime("%Y-%m-%d %H:%M UTC"),
                data="cifar10-jpeg.tar.gz" if metrics.get("train_images") == 50_000 else "subset")
     return out
 
