@@ -104,8 +104,9 @@ def test_setup_cells_agree_with_config() -> None:
 def test_setup_cell_source_is_derived_from_config() -> None:
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     url = config["repository"]["url"].rstrip("/")
-    assert f'%pip install -q "cnnlib @ git+{url}"' in sync.setup_source(sync.repository_url())
-    assert sync.setup_source(url).splitlines()[1:3] == ["import sys", 'if "google.colab" in sys.modules:']
+    assert f"git clone -q --depth 1 {url} /content/stacks-and-branches" in sync.setup_source(sync.repository_url())
+    assert "%pip install -q /content/stacks-and-branches" in sync.setup_source(url)
+    assert sync.setup_source(url).splitlines()[2:4] == ["import sys", 'if "google.colab" in sys.modules:']
 
 
 def test_repository_url_is_single_sourced() -> None:
@@ -154,7 +155,7 @@ def test_sync_tool_inserts_missing_cell(tmp_path: Path) -> None:
     assert sync.main(["--root", str(tmp_path)]) == 0
     cells = load(path)["cells"]
     assert [c["cell_type"] for c in cells] == ["markdown", "code", "code"]
-    assert cells[1]["metadata"]["tags"] == ["colab-setup"] and source(cells[2]) == "x = 1"
+    assert cells[1]["metadata"]["tags"] == ["colab-setup", "remove-cell"] and source(cells[2]) == "x = 1"
 
 
 # ----------------------------------------------------------------------------------------------- chapters

@@ -2,8 +2,10 @@
 """Rewrite every chapter's "colab-setup" cell from the repository URL in ``_config.yml``.
 
 The repository URL lives in one place, ``_config.yml`` (``repository.url``): the Colab launch buttons derive from
-it when the book is built, and the first code cell of every chapter (tagged ``colab-setup``) installs ``cnnlib``
-from it inside Colab. This script writes that cell, so the two never disagree::
+it when the book is built, and the first code cell of every chapter (tagged ``colab-setup``, and ``remove-cell`` so
+that the rendered page does not show it) clones the repository inside Colab and installs ``cnnlib`` from it, so
+that the chapters find the trained weights in ``weights/`` and the committed results in ``bench/results/`` there
+too. This script writes that cell, so the two never disagree::
 
     python tools/sync_setup_cells.py            # rewrite the chapters that disagree
     python tools/sync_setup_cells.py --check    # exit 1 (and list them) when a chapter disagrees
@@ -24,10 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TAG = "colab-setup"
 
 TEMPLATE = """\
-# Set-up for Colab, Jupyter and the tests alike: installs cnnlib only inside Colab.
+# Set-up for Colab, Jupyter and the tests alike: only inside Colab, fetch the book (cnnlib, the trained weights
+# and the committed results), install cnnlib from it and work in its chapters folder.
 import sys
 if "google.colab" in sys.modules:
-    %pip install -q "cnnlib @ git+{url}\""""
+    !test -d /content/stacks-and-branches || git clone -q --depth 1 {url} /content/stacks-and-branches
+    %pip install -q /content/stacks-and-branches
+    %cd /content/stacks-and-branches/chapters"""
+#: The rendered book does not show the set-up cell (it does nothing outside Colab); the notebook keeps it.
+HIDE_TAG = "remove-cell"
 
 
 def repository_url(root: Path = ROOT) -> str:
@@ -66,9 +73,11 @@ def sync_notebook(path: Path, url: str, *, write: bool) -> str | None:
         raise ValueError(f"{len(setup)} cells tagged {TAG!r} (expected one); remove the extra tags by hand")
     if setup:
         cell = setup[0]
-        if cell.get("cell_type") == "code" and _source(cell) == expected:
+        if cell.get("cell_type") == "code" and _source(cell) == expected and HIDE_TAG in _tags(cell):
             return None
-        change = "colab-setup cell differs from _config.yml's repository"
+        change = ("colab-setup cell differs from _config.yml's repository" if _source(cell) != expected
+                  else f"colab-setup cell is not tagged {HIDE_TAG!r}")
+        cell.setdefault("metadata", {})["tags"] = [*dict.fromkeys([*_tags(cell), HIDE_TAG])]
         cell["cell_type"] = "code"
         cell["source"] = expected.splitlines(keepends=True)
         cell["outputs"] = []
@@ -78,7 +87,7 @@ def sync_notebook(path: Path, url: str, *, write: bool) -> str | None:
         new: dict[str, Any] = {
             "cell_type": "code",
             "execution_count": None,
-            "metadata": {"tags": [TAG]},
+            "metadata": {"tags": [TAG, HIDE_TAG]},
             "outputs": [],
             "source": expected.splitlines(keepends=True),
         }
