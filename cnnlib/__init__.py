@@ -1,7 +1,8 @@
 """cnnlib: the real VGG, GoogLeNet and AlexNet, and the tools the book *Stacks & Branches* uses to inspect and train them.
 
-Layers, bottom to top: the models (this namespace), :mod:`cnnlib.analysis`, :mod:`cnnlib.data` and
-:mod:`cnnlib.train`, then :mod:`cnnlib.widgets`. The chapters import from all of them.
+Layers, bottom to top: the models (this namespace; each carries its ``feature_info`` and ``pretrained_cfg``,
+see :mod:`cnnlib._base`), then :mod:`cnnlib.analysis`, :mod:`cnnlib.images`, :mod:`cnnlib.data` and
+:mod:`cnnlib.train`, then :mod:`cnnlib.widgets` (presentation only). The chapters import from all of them.
 """
 
 from .registry import create_model, list_models, register_model

@@ -34,6 +34,8 @@ class AlexNet(nn.Module):
         min_input_size: 63, the smallest height/width that survives the stride-4 convolution
             and three unpadded pools.
         pretrained_name: ``"alexnet"`` when built by :func:`alexnet`.
+        pretrained_cfg: what the network expects and returns (:class:`~cnnlib._base.PretrainedCfg`: 224 px,
+            ImageNet's mean and standard deviation, ``num_classes``, the smallest input it accepts).
     """
 
     # Plain-Python metadata that TorchScript need not compile.

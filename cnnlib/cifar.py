@@ -182,7 +182,7 @@ class VGGCifar(nn.Module):
         The feature maps can be computed at any size from 9 px (the feature-map chapter looks at 96 px); the
         classifier (:meth:`forward_head`, and so :meth:`forward`) takes only inputs of 25 to 48 px.
         """
-        x = _base.check_input(x, 9, 3, self.fc.weight)
+        x = _base.check_input(x, 9, 3, self.features[0].weight)
         return self.features(x)
 
     def forward_head(self, x: Tensor) -> Tensor:
@@ -259,7 +259,7 @@ class KernelStudyNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``N x 3 x H x W`` (H, W >= 8) -> ``N x num_classes`` logits."""
-        x = self.features(_base.check_input(x, 8, 3, self.fc.weight))  # N x 256 x H/8 x W/8
+        x = self.features(_base.check_input(x, 8, 3, self.features[0].weight))  # N x 256 x H/8 x W/8
         return self.fc(self.avgpool(x).flatten(1))
 
 
@@ -364,7 +364,7 @@ class GoogLeNetCifar(nn.Module):
         )
 
     def _features(self, x: Tensor, with_aux: bool) -> tuple[Tensor, list[Tensor]]:
-        x = _base.check_input(x, 8, 3, self.fc.weight)
+        x = _base.check_input(x, 8, 3, self.conv1.conv.weight)
         aux: list[Tensor] = []
         x = self.conv2(self.maxpool1(self.conv1(x)))  # N x 192 x 16 x 16
         x = self.inception3b(self.inception3a(x))  # N x 480 x 16 x 16

@@ -42,6 +42,10 @@ Departures of ``paper=True`` from the paper, kept deliberately:
 ``forward`` always returns the main logits. The auxiliary classifiers only act in training
 (the paper discards them at inference), so their logits come from an explicit call,
 :meth:`GoogLeNet.forward_with_aux`, which requires ``model.train()``.
+
+This file is a little over 500 lines because both variants live in one class, their differences named options
+(listed above), and the building blocks (:class:`BasicConv2d`, :class:`Inception`, :class:`InceptionAux`) sit with
+it as torchvision keeps them; the paper's "naive" module is in :mod:`cnnlib.inception_naive`.
 """
 
 from __future__ import annotations
@@ -246,6 +250,8 @@ class GoogLeNet(nn.Module):
         min_input_size: smallest accepted height/width (15 for torchvision's variant, 31 for
             the paper's, whose ``maxpool4`` is 3x3).
         pretrained_name: ``"googlenet"`` or ``"googlenet_paper"`` when built by :func:`googlenet`.
+        pretrained_cfg: what the network expects and returns (:class:`~cnnlib._base.PretrainedCfg`: 224 px,
+            ImageNet's mean and standard deviation, ``num_classes``, the smallest input it accepts).
     """
 
     # Plain-Python metadata that TorchScript need not compile.
@@ -354,7 +360,7 @@ class GoogLeNet(nn.Module):
         return x
 
     def _features(self, x: Tensor, with_aux: bool) -> tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-        x = _base.check_input(x, self.min_input_size, 3, self.fc.weight)
+        x = _base.check_input(x, self.min_input_size, 3, self.conv1.conv.weight)
         x = self._transform_input(x)
         # N x 3 x 224 x 224
         x = self.conv1(x)

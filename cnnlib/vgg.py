@@ -148,6 +148,8 @@ class VGG(nn.Module):
         min_input_size: smallest accepted height/width (``2 ** number of pools``: 32).
         pretrained_name: the builder's name (e.g. ``"vgg16_bn"``), used by
             :func:`cnnlib.load_torchvision_weights`; ``None`` for a hand-built model.
+        pretrained_cfg: what the network expects and returns (:class:`~cnnlib._base.PretrainedCfg`: 224 px,
+            ImageNet's mean and standard deviation, ``num_classes``, the smallest input it accepts).
     """
 
     # Plain-Python metadata that TorchScript need not compile.
@@ -212,7 +214,7 @@ class VGG(nn.Module):
         Raises:
             ValueError: if ``x`` is not such a batch.
         """
-        x = _base.check_input(x, self.min_input_size, self.in_chans, self.classifier[0].weight)
+        x = _base.check_input(x, self.min_input_size, self.in_chans, self.features[0].weight)
         # N x 3 x 224 x 224
         x = self.features(x)
         # N x 512 x 7 x 7

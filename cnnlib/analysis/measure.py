@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._common import InputSize, as_input_shape
+from .._base import default_device
+from ._common import InputSize, as_input_shape, first_tensor
 
 __all__ = ["Measurement", "measure"]
 
@@ -204,7 +205,7 @@ def measure(
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device) if device is not None else default_device()
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())
     shape = as_input_shape(input_size, batch_size=batch_size)
@@ -230,7 +231,7 @@ def measure(
         for p in params:
             p.grad = None
         out = model(x)
-        logits = out if isinstance(out, torch.Tensor) else out[0]
+        logits = first_tensor(out)  # GoogLeNet in train mode: (logits, aux2, aux1)
         if not labels:
             labels.append(torch.randint(0, logits.shape[1], (logits.shape[0],), device=dev))
         loss = nn.functional.cross_entropy(logits, labels[0])

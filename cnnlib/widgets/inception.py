@@ -191,7 +191,7 @@ def branch_viewer(
     images: Sequence[str] = DEFAULT_IMAGES,
     modules: Sequence[str] = MODULE_NAMES,
     static_modules: Sequence[str] = ("inception3a", "inception4c", "inception5b"),
-    channels: int = 8,
+    channels: int = 16,
     input_size: int | None = None,
     title: str = "Inception branch viewer",
 ) -> Any:
@@ -210,7 +210,7 @@ def branch_viewer(
         images: photos offered (scikit-image sample names, paths or arrays).
         modules: Inception modules offered.
         static_modules: modules pre-rendered for the static book (with every image).
-        channels: maps shown per module (a quarter per branch); at least 4.
+        channels: maps shown per module (a quarter per branch: by default the four strongest); at least 4.
         input_size: side of the square input; default the weights' (or the model's ``pretrained_cfg``).
         title: heading of the explorer.
 
