@@ -133,7 +133,7 @@ class FeatureMapExplorer(Explorer):
         self.weights_text = _describe_weights(weights)
         classes = getattr(weights, "classes", None) or (cfg.classes if cfg else None)
         self.class_names: Sequence[str] | None = classes
-        self._native_cifar = bool(cfg is not None and cfg.dataset == "cifar10") or "cifar" in self.weights_text.lower()
+        self._native_cifar = cfg is not None and cfg.dataset == "cifar10"  # the model's own metadata, no guessing
         self._conv_name, self._conv = first_conv(model)
         self._filter_tiles: dict[int, str] = {}
         self.cache = ActivationCache(model, specs, input_size=self.input_size, mean=mean, std=std,
