@@ -1,4 +1,5 @@
-"""Shared plumbing for cnnlib's models: input validation and the ``feature_info`` record.
+"""Shared plumbing for cnnlib's models: input validation, the ``feature_info`` and ``pretrained_cfg`` records,
+ImageNet's statistics, and the one eval-mode context and device default the layers above use.
 
 Every model in :mod:`cnnlib` validates its input with :func:`check_input` at the top of
 ``forward_features`` (which ``forward`` calls), so that a wrong input fails with a
@@ -6,7 +7,9 @@ Every model in :mod:`cnnlib` validates its input with :func:`check_input` at the
 
     ValueError: expected a batch of shape N x 3 x H x W with H, W >= 32, got (3, 224, 224)
 
-instead of a shape error from deep inside the network.
+instead of a shape error from deep inside the network. The input must also be a tensor of the model's own
+floating-point dtype (uint8 pixels, a float16 batch for a float32 model or a numpy array fail at the door), and
+heads that only fit a range of sizes check it with :func:`check_map_size`.
 
 The checker must not get in the way of the tools that trace a model:
 

@@ -172,3 +172,17 @@ def test_quick_mode_garbage_is_an_error_not_full_mode(monkeypatch):
     monkeypatch.setenv("CNNLIB_QUICK", "garbage")
     with pytest.raises(ValueError, match="CNNLIB_QUICK='garbage'.*1/true/yes/on or 0/false/no/off"):
         is_quick()
+
+
+def test_one_html_table_helper():
+    from cnnlib.widgets._html import html_table
+
+    html = html_table([["a", "1"], ["b", "2"]], header=["name", "n"], footer=["total", "3"], align="lr",
+                      row_styles=["", "font-weight:bold"])
+    assert html.startswith("<table><thead><tr>") and html.count("<tr") == 4
+    assert '<td style="text-align:right">2</td>' in html and '<tr style="font-weight:bold">' in html
+    assert "<tfoot><tr><th" in html
+    with pytest.raises(ValueError, match="same number of cells"):
+        html_table([["a"], ["b", "c"]])
+    with pytest.raises(ValueError, match="align"):
+        html_table([["a", "b"]], align="lx")
