@@ -8,11 +8,17 @@ Thebe scripts and style from the pages and removes duplicated inline scripts (th
 registered twice as well). The browser tests (tests/browser) check the result: no JS errors, no request to
 another host.
 
+Jupyter Book also adds every ``.js`` and ``.css`` file under every ``html_static_path`` folder to every page once
+the book has a ``_static/`` folder (which holds the book's own stylesheet). ``_build/assets`` is one of
+those folders: MathJax's 46 lazily loaded components would then be loaded as scripts on every page, before
+MathJax itself. Only the book's ``_static/`` files are meant to be added that way; the others are dropped.
+
 Loaded from ``_config.yml`` (``sphinx: local_extensions``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sphinx.application import Sphinx
@@ -49,7 +55,28 @@ def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict[s
             context[name][:] = _clean(list(context[name]))  # in place: the builder shares this list
 
 
+def _asset_name(entry: Any) -> str:
+    return entry[0] if isinstance(entry, (tuple, list)) else str(entry)
+
+
+def _drop_installed_assets(app: Sphinx, config: Any) -> None:
+    """Keep MathJax's files (``_build/assets``) out of ``html_js_files`` / ``html_css_files``."""
+    srcdir = Path(app.srcdir)
+    own = (srcdir / "_static").resolve()
+    others = [(srcdir / p).resolve() for p in config.html_static_path]
+    others = [p for p in others if p != own and p.is_dir()]
+    for name in ("html_js_files", "html_css_files"):
+        kept = []
+        for entry in getattr(config, name):
+            rel = _asset_name(entry)
+            installed = any((d / rel).is_file() for d in others) and not (own / rel).is_file()
+            if not installed:
+                kept.append(entry)
+        setattr(config, name, kept)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("config-inited", _drop_installed_assets)
     # Late priority: after the extensions that add their assets while the page context is built.
     app.connect("html-page-context", _page_context, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -26,6 +26,9 @@ SITE = BOOK_ROOT / "_build" / "html"
 CHROMIUM = os.environ.get("CNNLIB_CHROMIUM", "/usr/bin/chromium")
 REQUIRED = os.environ.get("CNNLIB_BROWSER_TESTS", "") == "required"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# The reader's screens: a laptop, and a phone (CSS pixels of an iPhone 12-15).
+DESKTOP = (1366, 900)
+PHONE = (390, 844)
 # Schemes a page may load from: its own files and inline data. Anything else (http, https, ws...) is another host.
 LOCAL_SCHEMES = {"file", "data", "blob", "about"}
 
@@ -106,13 +109,22 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def open_page(browser: Any, site: Path) -> Iterator[Any]:
-    """``open_page(relative_path) -> (page, visit)``: the page loaded from disk, every other host blocked."""
+    """``open_page(relative_path, viewport=DESKTOP, theme=None) -> (page, visit)``: the page loaded from disk, every
+    other host blocked; ``viewport`` is ``(width, height)`` in CSS pixels, ``theme`` ``"light"``/``"dark"`` (the
+    reader's choice, as the theme's switch stores it) or ``None`` for the book's default."""
     contexts = []
 
-    def _open(rel: Path | str, *, wait_math: bool = True) -> tuple[Any, PageVisit]:
+    def _open(
+        rel: Path | str, *, wait_math: bool = True, viewport: tuple[int, int] = DESKTOP, theme: str | None = None
+    ) -> tuple[Any, PageVisit]:
         visit = PageVisit()
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+        width, height = viewport
+        context = browser.new_context(viewport={"width": width, "height": height}, service_workers="block")
         contexts.append(context)
+        if theme is not None:
+            # The theme reads the reader's choice from localStorage before it draws the page (layout.html).
+            assert theme in ("light", "dark"), theme
+            context.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}')")
 
         def route(r: Any) -> None:
             if urlparse(r.request.url).scheme in LOCAL_SCHEMES:
