@@ -222,6 +222,7 @@ def _atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
                 fh.write(data)
         if callable(data):
             data(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; these are shared, read-only data
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -382,6 +383,7 @@ def export_run(
         # the same bytes (and sha256) on every export
         header = json.dumps({"format": _FORMAT, "model": name, "dtype": dtype}, sort_keys=True)
         save_file(state, str(tmp), metadata={"cnnlib": header})
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; the shipped weights are read by everyone
         digest = sha256_file(tmp)
         from safetensors.torch import load_file
 
