@@ -51,7 +51,7 @@ unchanged in every other respect.)
 or, from Python, ``load_pretrained("vgg16", prefer="cifar10", train_if_missing=True)``.
 
 (This file is longer than most because it holds the whole weights policy, every source in its order, in one place;
-the shipped-weights format lives in :mod:`cnnlib.shipped`, the command line in :mod:`cnnlib._pretrained_cli`.)
+the shipped-weights format lives in :mod:`cnnlib.shipped`, the command line in ``cnnlib._pretrained_cli``.)
 """
 
 from __future__ import annotations
@@ -572,7 +572,7 @@ def _load_cifar(
 def _main(argv: Sequence[str] | None = None) -> int:
     """``python -m cnnlib.pretrained [--quick] MODEL...`` trains (if needed) and caches CIFAR-10 weights;
     ``python -m cnnlib.pretrained export RUN_DIR`` writes the shipped ``weights/<model>.safetensors`` + ``.json``
-    (the command line lives in :mod:`cnnlib._pretrained_cli`)."""
+    (the command line lives in ``cnnlib._pretrained_cli``)."""
     from ._pretrained_cli import main
 
     return main(argv)

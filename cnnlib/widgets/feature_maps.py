@@ -7,7 +7,7 @@ book's one Inception branch viewer; :func:`cnnlib.widgets.inception.branch_viewe
 GoogLeNet's modules); and a per-layer strip of activation statistics. VGG's layers (Simonyan & Zisserman 2014,
 arXiv:1409.1556) come from the model's ``feature_info``.
 
-This module only presents. The layers and the maps come from :mod:`cnnlib.analysis.activations`
+This module only presents. The layers and the maps come from ``cnnlib.analysis.activations``
 (:func:`~cnnlib.analysis.layer_specs`, :class:`~cnnlib.analysis.ActivationCache`, which runs the forward pass
 **once per image**), the photos from :mod:`cnnlib.images`, the tiles from :mod:`cnnlib.widgets._tiles`. Moving a
 control only picks channels, colours them and encodes small images; ``bench/feature_map_latency.py`` measures it.

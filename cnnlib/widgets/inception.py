@@ -10,7 +10,7 @@ Szegedy et al., *Going Deeper with Convolutions*, 2014 (arXiv:1409.4842).
   explorer (:mod:`cnnlib.widgets.feature_maps`) restricted to GoogLeNet's Inception modules: one branch view.
 
 Both return a :class:`cnnlib.widgets.Explorer`: live controls in Jupyter and Colab, pre-rendered views in the
-static book. Costs come from :mod:`cnnlib.analysis.inception` (:func:`~cnnlib.analysis.module_cost`, which counts
+static book. Costs come from ``cnnlib.analysis.inception`` (:func:`~cnnlib.analysis.module_cost`, which counts
 with :func:`~cnnlib.analysis.layer_table`) and feature maps from :class:`cnnlib.analysis.ActivationCache`: this
 module counts and captures nothing itself.
 """
