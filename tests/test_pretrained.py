@@ -453,10 +453,8 @@ def test_cli_bad_arguments_are_one_line(capsys):
     assert exit_.value.code == 2
 
 
-# ------------------------------------------------------------- the book's own weights/ (the files land later)
+# --------------------------------------------------------------------------- the book's own weights/
 _WEIGHTS = REPO / "weights"
-#: Set to True once weights/ holds both networks: then a missing pair fails under CI=true instead of xfailing.
-SHIPPED_REQUIRED = False
 _SHIPPED = sorted(set(shipped.SHIPPED_MODELS) | {p.stem for p in _WEIGHTS.glob("*.json")})
 
 
@@ -471,12 +469,7 @@ def test_weights_folder_holds_only_small_16_bit_pairs():
 @pytest.mark.parametrize("model_name", _SHIPPED)
 def test_shipped_weights_reproduce_their_recorded_accuracy(model_name, monkeypatch):
     if not (_WEIGHTS / f"{model_name}.json").is_file():
-        reason = f"weights/{model_name}.json is not in the repository yet"
-        if IN_CI and SHIPPED_REQUIRED:
-            pytest.fail(reason)
-        if IN_CI:
-            pytest.xfail(reason + " (reported under CI, not passed)")
-        pytest.skip(reason)
+        pytest.fail(f"weights/{model_name}.json is missing: the book ships both networks' weights")
     if not TARBALL.is_file() and not IN_CI:
         pytest.skip(f"the CIFAR-10 tarball is not at {TARBALL}")
     monkeypatch.setenv(shipped.SHIPPED_ENV, str(_WEIGHTS))
