@@ -110,14 +110,15 @@ def test_setup_cell_source_is_derived_from_config() -> None:
 
 
 def test_repository_url_is_single_sourced() -> None:
-    """Only _config.yml names the repository (chapters get it through tools/sync_setup_cells.py)."""
+    """Only _config.yml names the repository (chapters and cnnlib/shipped.py get it through tools/sync_setup_cells.py)."""
     url = sync.repository_url()
     skip = {".venv", ".w7", ".whl", ".data", ".git", "node_modules", "_build", "chapters"}
     others = [
         str(p.relative_to(ROOT))
         for ext in ("*.py", "*.md", "*.toml", "*.yml", "*.yaml", "*.cfg", "*.txt", "*.json", "Makefile")
         for p in ROOT.rglob(ext)
-        if not skip & set(p.relative_to(ROOT).parts) and p.name != "_config.yml" and url in p.read_text(errors="ignore")
+        if not skip & set(p.relative_to(ROOT).parts) and p.name != "_config.yml" and p.relative_to(ROOT) != sync.LIBRARY_COPY
+        and url in p.read_text(errors="ignore")
     ]
     assert not others, f"the repository URL is repeated outside _config.yml: {others}"
 
@@ -142,7 +143,7 @@ def test_sync_tool_detects_and_rewrites(tmp_path: Path) -> None:
     assert sync.main(["--root", str(tmp_path)]) == 0
     assert sync.main(["--check", "--root", str(tmp_path)]) == 0
     cell = load(path)["cells"][1]
-    assert 'git+https://github.com/someone/elsewhere"' in source(cell) and cell["execution_count"] == 1
+    assert "git clone -q --depth 1 https://github.com/someone/elsewhere " in source(cell) and cell["execution_count"] == 1
 
 
 def test_sync_tool_inserts_missing_cell(tmp_path: Path) -> None:
@@ -228,3 +229,15 @@ def test_api_reference_covers_every_public_module() -> None:
     public = {f"cnnlib.{m.name}" for m in pkgutil.iter_modules(cnnlib.__path__) if not m.name.startswith("_")}
     missing = sorted(public - set(_api_modules()))
     assert not missing, f"add these modules to api.md: {missing}"
+
+
+def test_sync_tool_rewrites_the_library_copy_of_the_url(tmp_path: Path) -> None:
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/someone/elsewhere/\n")
+    (tmp_path / "chapters").mkdir()
+    lib = tmp_path / "cnnlib" / "shipped.py"
+    lib.parent.mkdir()
+    lib.write_text('x = 1\nREPOSITORY_URL = "https://github.com/old/place"\ny = 2\n')
+    assert sync.main(["--check", "--root", str(tmp_path)]) == 1
+    assert sync.main(["--root", str(tmp_path)]) == 0
+    assert lib.read_text() == 'x = 1\nREPOSITORY_URL = "https://github.com/someone/elsewhere"\ny = 2\n'
+    assert sync.main(["--check", "--root", str(tmp_path)]) == 0

@@ -5,7 +5,8 @@ The repository URL lives in one place, ``_config.yml`` (``repository.url``): the
 it when the book is built, and the first code cell of every chapter (tagged ``colab-setup``, and ``remove-cell`` so
 that the rendered page does not show it) clones the repository inside Colab and installs ``cnnlib`` from it, so
 that the chapters find the trained weights in ``weights/`` and the committed results in ``bench/results/`` there
-too. This script writes that cell, so the two never disagree::
+too. This script writes that cell, and the one copy the library needs (``REPOSITORY_URL`` in ``cnnlib/shipped.py``,
+where a pip install downloads the trained weights from), so they never disagree::
 
     python tools/sync_setup_cells.py            # rewrite the chapters that disagree
     python tools/sync_setup_cells.py --check    # exit 1 (and list them) when a chapter disagrees
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,27 @@ def sync_notebook(path: Path, url: str, *, write: bool) -> str | None:
     return change
 
 
+#: The library's copy of the URL (a pip install has no _config.yml): cnnlib.shipped downloads the weights from it.
+LIBRARY_COPY = Path("cnnlib") / "shipped.py"
+_URL_LINE = re.compile(r'^REPOSITORY_URL = "[^"]*"$', re.M)
+
+
+def sync_library(root: Path, url: str, *, write: bool) -> str | None:
+    """Bring ``cnnlib/shipped.py``'s ``REPOSITORY_URL`` in line. Returns what was (or would be) changed, or None."""
+    path = root / LIBRARY_COPY
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    new = _URL_LINE.sub(f'REPOSITORY_URL = "{url}"', text)
+    if not _URL_LINE.search(text):
+        raise ValueError(f"{LIBRARY_COPY} has no REPOSITORY_URL line")
+    if new == text:
+        return None
+    if write:
+        path.write_text(new, encoding="utf-8")
+    return "REPOSITORY_URL differs from _config.yml's repository"
+
+
 def chapter_paths(root: Path = ROOT) -> list[Path]:
     return sorted((root / "chapters").glob("*.ipynb"))
 
@@ -121,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if change:
             problems.append(f"{path.name}: {change}")
+    try:
+        change = sync_library(args.root, url, write=not args.check)
+        if change:
+            problems.append(f"{LIBRARY_COPY}: {change}")
+    except ValueError as exc:
+        errors.append(str(exc))
     for line in problems:
         print(("" if args.check else "rewrote ") + line, file=sys.stderr if args.check else sys.stdout)
     for line in errors:
