@@ -65,6 +65,14 @@ def _params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _prepare(model: nn.Module, device: torch.device):
+    """Move ``model`` to ``device`` in training mode and the layout ``fit`` would choose; returns the settings."""
+    settings = auto_settings(model, device)
+    model.to(device).train()
+    model.to(memory_format=torch.channels_last if settings.channels_last else torch.contiguous_format)
+    return settings
+
+
 def _sgd(model: nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
     return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=momentum,
                            nesterov=True, weight_decay=weight_decay)
@@ -136,10 +144,7 @@ def run_depth(train: CIFAR10Tensors, *, steps: int, device: torch.device) -> lis
             torch.manual_seed(0)
             model = _PlainVGG(config, width=0.5, batch_norm=how == "bn")
             _init(model, how)
-            settings = auto_settings(model, device)
-            model.to(device).train()
-            fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
-            model.to(memory_format=fmt)
+            settings = _prepare(model, device)
             opt = _sgd(model, lr=0.01, momentum=0.9, weight_decay=5e-4)  # the paper's lr, momentum, decay
             loader = DeviceLoader(train, batch_size=128, train=True, device=device, seed=0, flip="random",
                                   translate=2, channels_last=settings.channels_last)
@@ -181,10 +186,7 @@ def run_aux(train: CIFAR10Tensors, test: CIFAR10Tensors, *, epochs: int, device:
     for aux in (False, True):
         torch.manual_seed(0)
         model = googlenet_cifar(width_mult=width_mult, aux_logits=aux)
-        settings = auto_settings(model, device)
-        model.to(device).train()
-        fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
-        model.to(memory_format=fmt)
+        settings = _prepare(model, device)
         opt = _sgd(model, lr=base.lr, momentum=base.momentum, weight_decay=base.weight_decay)
         loader = DeviceLoader(train, batch_size=base.batch_size, train=True, device=device, seed=0,
                               flip="random", translate=2, channels_last=settings.channels_last)
