@@ -110,7 +110,7 @@ class NotebookContext:
 
 
 def setup(*, seed: int = 0, device: str | torch.device | None = None) -> NotebookContext:
-    """Prepare a chapter: seed the generators, pick the device, read quick mode.
+    """Prepare a chapter: seed the generators, pick the device, read quick mode, set the figure style.
 
     Args:
         seed: seed for ``random`` and ``torch``.
@@ -121,6 +121,9 @@ def setup(*, seed: int = 0, device: str | torch.device | None = None) -> Noteboo
     """
     random.seed(seed)
     torch.manual_seed(seed)
+    from . import style  # the book's figure style (fonts, sizes, 2x images), set in one place
+
+    style.apply()
     dev = torch.device(device) if device is not None else default_device()
     return NotebookContext(device=dev, quick=is_quick(), host=_host(), seed=seed)
 
