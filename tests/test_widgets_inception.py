@@ -88,7 +88,7 @@ def test_naive_module():
 
 
 def _cells(html):
-    return re.findall(r'<td style="text-align:right">(?:<b>)?([^<]+)', html)
+    return re.findall(r'<td style="[^"]*text-align:right[^"]*">(?:<b>)?([^<]+)', html)
 
 
 def test_module_designer_live_controls():
@@ -104,12 +104,12 @@ def test_module_designer_live_controls():
     html = ex.current_html
     assert _cells(html)[:3] == ["416", "416", "256"] and "passes all 192 input channels" in html
     ex.controls["reductions"].value = True
-    ex.set(scale_5x5=2.0)  # 5x5 branch 32 -> 64 filters
+    ex.set(branch="5x5", scale=2.0)  # 5x5 branch 32 -> 64 filters
     html = ex.current_html
     assert _cells(html)[0] == "288"
     s = paper_modules()["inception3a"]
     assert f"{163_696 + 16 * 25 * 32 + 32:,}" in html
-    ex.set(module="inception5b", scale_5x5=1.0)
+    ex.set(module="inception5b", scale=1.0)
     assert _cells(ex.current_html)[0] == "1024"
     with pytest.raises(ValueError):
         module_designer(modules=["inception9z"])
@@ -121,7 +121,33 @@ def test_module_designer_static_grid(monkeypatch):
     ex = module_designer(static_modules=("inception3a",), scales=(1.0, 2.0))
     html = ex.static_html()
     keys = re.findall(r'class="cnnlib-view" data-key="([^"]+)"', html)
-    assert len(keys) == len(set(keys)) == 1 * 2 * 2 * 2  # module x reductions x 3x3 width x 5x5 width
+    assert len(keys) == len(set(keys)) == 1 * 2 * 4 * 2  # module x reductions x branch x width
+    # every control offers a choice in the static book too (issue 16: no single-option selects)
+    for name, control in ex._specs.items():
+        if name != "module":
+            assert len(control.static_values()) >= 2, name
+    ex.set(branch="pool proj", scale=2.0)  # pool proj 32 -> 64 in inception (3a)
+    assert _cells(ex.current_html)[0] == str(256 + 32)
+    ex.set(branch="1x1", scale=2.0)  # 1x1 64 -> 128
+    assert _cells(ex.current_html)[0] == str(256 + 64)
+
+
+def test_module_designer_keeps_its_size():
+    """The note under the table has a fixed height and the diagram one size, whatever the controls say."""
+    import matplotlib.pyplot as plt
+
+    from cnnlib.widgets.inception import draw_module
+
+    ex = module_designer(modules=("inception3a", "inception5b"), static_modules=("inception3a",))
+    sizes = set()
+    for module in ("inception3a", "inception5b"):
+        for reductions in (True, False):
+            ex.set(module=module, reductions=reductions)
+            assert "<div style='min-height:4.2em'>" in ex.current_html
+            fig = draw_module(paper_modules()[module], reductions=reductions)
+            sizes.add(tuple(fig.get_size_inches()))
+            plt.close(fig)
+    assert len(sizes) == 1
 
 
 @pytest.fixture(scope="module")

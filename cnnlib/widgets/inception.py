@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 from torch import nn
 
+from .. import style
 from ..analysis.inception import MODULE_NAMES, ModuleCost, ModuleSpec, module_cost, paper_modules, scaled_spec
 from ..images import DEFAULT_IMAGES
 from ._core import Choice, Explorer, Toggle
@@ -29,7 +30,8 @@ from ._html import html_table
 
 __all__ = ["branch_viewer", "draw_module", "module_designer"]
 
-_BRANCH_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1")
+_BRANCH_COLORS = style.PALETTE[:4]  # one colour per branch, the house palette (readable in both themes)
+_BRANCHES = ("1x1", "3x3", "5x5", "pool proj")
 
 
 def _short(name: str) -> str:
@@ -38,70 +40,82 @@ def _short(name: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------- diagram
-def draw_module(spec: ModuleSpec, *, reductions: bool = True, figsize: tuple[float, float] = (7.5, 3.2)) -> Any:
-    """A diagram of the module's four branches, box widths proportional to their channels.
+def draw_module(spec: ModuleSpec, *, reductions: bool = True, figsize: tuple[float, float] | None = None,
+                ax: Any = None) -> Any:
+    """A diagram of the module's four branches: one box per layer, a bar in each drawn to scale.
+
+    Every box has the same width, so that its label fits inside it; the coloured bar at the foot of a box is as
+    long as the layer's channels, on one scale for the whole module (the widest layer fills its box). "reduce"
+    is a 1x1 reduction, "max pool" the 3x3/1 max-pool (its channels: the module's input).
 
     Args:
         spec: the widths.
         reductions: draw the module with 1x1 reductions and pool projection, or the naive one.
-        figsize: matplotlib figure size in inches.
+        figsize: matplotlib figure size in inches (default: the column width of :mod:`cnnlib.style`).
+        ax: draw into these axes instead of a new figure.
 
     Returns:
-        A matplotlib ``Figure`` (not shown; the caller displays or closes it).
+        The matplotlib ``Figure`` (not shown; the caller displays or closes it).
     """
     import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
+    from matplotlib.patches import FancyBboxPatch, Rectangle
 
     s = spec
     if reductions:
         branches = [
             [("1x1 conv", s.ch1x1)],
-            [("1x1 reduce", s.ch3x3red), ("3x3 conv", s.ch3x3)],
-            [("1x1 reduce", s.ch5x5red), ("5x5 conv", s.ch5x5)],
-            [("3x3 max pool", s.in_channels), ("1x1 proj", s.pool_proj)],
+            [("reduce", s.ch3x3red), ("3x3 conv", s.ch3x3)],
+            [("reduce", s.ch5x5red), ("5x5 conv", s.ch5x5)],
+            [("max pool", s.in_channels), ("1x1 proj", s.pool_proj)],
         ]
     else:
         branches = [[("1x1 conv", s.ch1x1)], [("3x3 conv", s.ch3x3)], [("5x5 conv", s.ch5x5)],
-                    [("3x3 max pool", s.in_channels)]]
+                    [("max pool", s.in_channels)]]
     outs = [b[-1][1] for b in branches]
     total = sum(outs)
     widest = max(c for b in branches for _, c in b)
 
-    fig, ax = plt.subplots(figsize=figsize)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize or style.figsize(0.75, 0.45))
+        own = True
+    else:
+        fig, own = ax.figure, False
     ax.set_xlim(0, 4)
-    ax.set_ylim(-0.45, 3.45)
+    ax.set_ylim(-0.35, 3.6)
     ax.axis("off")
+    fs = style.SMALL_FONT_SIZE
 
-    def box(xc: float, y: float, w: float, text: str, color: str, *, alpha: float = 0.85) -> None:
-        ax.add_patch(FancyBboxPatch((xc - w / 2, y - 0.2), w, 0.4, boxstyle="round,pad=0.02,rounding_size=0.04",
-                                    fc=color, ec="#333", lw=0.8, alpha=alpha))
-        ax.text(xc, y, text, ha="center", va="center", fontsize=8, color="black")
+    def box(xc: float, y: float, w: float, text: str, color: str, channels: int | None = None) -> None:
+        ax.add_patch(FancyBboxPatch((xc - w / 2, y - 0.28), w, 0.56, boxstyle="round,pad=0,rounding_size=0.05",
+                                    fc="white", ec=color, lw=1.2))
+        if channels is not None:  # the bar: channels on the module's one scale
+            bw = (w - 0.1) * channels / widest
+            ax.add_patch(Rectangle((xc - bw / 2, y - 0.24), bw, 0.1, fc=color, ec="none"))
+        ax.text(xc, y + (0.05 if channels is not None else 0), text, ha="center", va="center", fontsize=fs,
+                color="black", linespacing=1.0)
 
     def arrow(x0: float, y0: float, x1: float, y1: float) -> None:
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="#555", lw=0.9))
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="#555555", lw=0.9))
 
-    box(2.0, 0.0, 3.8, f"input  {s.size}x{s.size}x{s.in_channels}", "#dddddd")
-    # concat bar: one segment per branch, widths proportional to the branch's output channels
-    x = 0.1
-    for k, c in enumerate(outs):
-        w = 3.8 * c / total
-        ax.add_patch(plt.Rectangle((x, 2.8), w, 0.4, fc=_BRANCH_COLORS[k], ec="#333", lw=0.8, alpha=0.85))
-        if w > 0.22:
-            ax.text(x + w / 2, 3.0, str(c), ha="center", va="center", fontsize=8)
+    box(2.0, 0.0, 3.9, f"input {s.size}x{s.size}x{s.in_channels}", "#555555")
+    x = 0.05
+    for k, c in enumerate(outs):  # the concatenation: one segment per branch, as wide as its output channels
+        w = 3.9 * c / total
+        ax.add_patch(Rectangle((x, 2.85), w, 0.3, fc=_BRANCH_COLORS[k], ec="white", lw=0.8))
         x += w
-    ax.text(2.0, 3.38, f"concatenate: {s.size}x{s.size}x{total}", ha="center", va="center", fontsize=9)
+    ax.text(2.0, 3.42, f"concatenate {s.size}x{s.size}x{total} = " + " + ".join(map(str, outs)), ha="center",
+            va="center", fontsize=fs, color="black")
     for k, layers in enumerate(branches):
         xc = 0.5 + k
-        ys = [1.0, 1.9] if len(layers) == 2 else [1.45]
-        prev = 0.2
+        ys = [1.0, 2.05] if len(layers) == 2 else [1.5]
+        prev = 0.28
         for (label, c), y in zip(layers, ys):
-            w = 0.12 + 0.8 * c / widest
-            arrow(xc, prev, xc, y - 0.2)
-            faint = label.startswith(("1x1 r", "3x3 m"))  # reductions and pooling: lighter than the main layers
-            box(xc, y, w, f"{label}\n{c}", _BRANCH_COLORS[k], alpha=0.45 if faint else 0.85)
-            prev = y + 0.2
-        arrow(xc, prev, xc, 2.8)
-    fig.tight_layout(pad=0.2)
+            arrow(xc, prev, xc, y - 0.28)
+            box(xc, y, 0.94, f"{label}\n{c}", _BRANCH_COLORS[k], channels=c)
+            prev = y + 0.28
+        arrow(xc, prev, xc, 2.85)
+    if own:
+        fig.tight_layout(pad=0.2)
     return fig
 
 
@@ -116,7 +130,7 @@ def _designer_html(spec: ModuleSpec, design: ModuleCost, naive: ModuleCost, pape
         ["MACs (one image)", f"<b>{_fmt_m(design.macs)}</b>", _fmt_m(naive.macs), _fmt_m(paper.macs)],
     ]
     table = html_table(rows, header=["", "this design", "naive, same widths", "paper's module"], align="lrrr",
-                       style="margin:4px 0")
+                       style="margin:4px 0", cell_style="padding:2px 8px")
     if reductions:
         note = (f"The 1x1 reductions make this module <b>{naive.macs / design.macs:.1f}x</b> cheaper in MACs "
                 f"and <b>{naive.params / design.params:.1f}x</b> smaller than the naive module with the same "
@@ -126,7 +140,9 @@ def _designer_html(spec: ModuleSpec, design: ModuleCost, naive: ModuleCost, pape
                 f"channels through, so the output has {naive.out_channels} channels, and the 3x3 and 5x5 "
                 "convolutions see every input channel. Switch the reductions on to compare.")
     title = html.escape(f"{_short(spec.name)}: input {spec.size}x{spec.size}x{spec.in_channels}")
-    return f"<div style='font-size:0.9em'><b>{title}</b>{table}<div>{note}</div></div>"
+    # a fixed height for the note: the view keeps its size when a control changes
+    return (f"<div style='font-size:0.9em'><b>{title}</b>{table}"
+            f"<div style='min-height:4.2em'>{note}</div></div>")
 
 
 def module_designer(
@@ -134,20 +150,20 @@ def module_designer(
     modules: Sequence[str] = MODULE_NAMES,
     static_modules: Sequence[str] = ("inception3a", "inception4e", "inception5b"),
     scales: Sequence[float] = (0.5, 1.0, 2.0),
-    dpi: int = 65,
+    dpi: int = style.DPI,
 ) -> Explorer:
-    """An explorer of one Inception module's cost: branch widths and 1x1 reductions on/off.
+    """An explorer of one Inception module's cost: one branch's width and the 1x1 reductions on/off.
 
-    Controls: the module (its input size and the paper's widths), a width factor for each of the four
-    branches (applied to the paper's #1x1, #3x3, #5x5 and pool proj; the reductions keep the paper's widths)
-    and the 1x1 reductions on/off. The view: a table of output channels, parameters and MACs for this design,
-    for the naive module with the same widths and for the paper's module, and a diagram of the branches.
+    Controls: the module (its input size and the paper's widths), the branch to resize (1x1, 3x3, 5x5 or pool
+    proj), its width factor (applied to the paper's #1x1, #3x3, #5x5 or pool proj; the reductions keep the
+    paper's widths) and the 1x1 reductions on/off. The view: a table of output channels, parameters and MACs for
+    this design, for the naive module with the same widths and for the paper's module, and a diagram of the
+    branches. The static book has every branch and factor for ``static_modules``.
 
     Args:
         modules: the modules offered (names in ``cnnlib.googlenet``).
         static_modules: the modules pre-rendered for the static book.
-        scales: the width factors offered. The static book renders every factor for the 3x3 and 5x5 branches
-            and only 1.0 for the 1x1 and pool branches.
+        scales: the width factors offered (at least two, 1.0 among them).
         dpi: resolution of the diagram.
 
     Returns:
@@ -162,10 +178,10 @@ def module_designer(
     options = [(_short(m), m) for m in modules]
     factor = [(f"x{s:g}", s) for s in scales]
 
-    def render(module: str, reductions: bool, scale_1x1: float, scale_3x3: float, scale_5x5: float,
-               scale_pool: float) -> list[Any]:
+    def render(module: str, reductions: bool, branch: str, scale: float) -> list[Any]:
         base = specs[module]
-        spec = scaled_spec(base, scale_1x1, scale_3x3, scale_5x5, scale_pool)
+        factors = [scale if b == branch else 1.0 for b in _BRANCHES]
+        spec = scaled_spec(base, *factors)
         design = module_cost(spec, reductions=reductions)
         naive = module_cost(spec, reductions=False)
         paper = module_cost(base, reductions=True)
@@ -175,10 +191,8 @@ def module_designer(
         "module": Choice("module", options, value=modules[0] if "inception3a" not in modules else "inception3a",
                          static=list(static_modules)),
         "reductions": Toggle("1x1 reductions", value=True),
-        "scale_1x1": Choice("1x1 width", factor, value=1.0, static=[1.0]),
-        "scale_3x3": Choice("3x3 width", factor, value=1.0),
-        "scale_5x5": Choice("5x5 width", factor, value=1.0),
-        "scale_pool": Choice("pool proj width", factor, value=1.0, static=[1.0]),
+        "branch": Choice("resize branch", [(b, b) for b in _BRANCHES], value="3x3"),
+        "scale": Choice("by", factor, value=1.0),
     }
     return Explorer(render, controls, title="Inception module designer", dpi=dpi, max_static_views=80)
 
