@@ -39,9 +39,11 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# MathJax from npm (package-lock.json), copied into _build/assets and served from the book's _static/.
+# MathJax and onnxruntime-web from npm (package-lock.json), copied into _build/assets and served from the book's
+# _static/; the live view's ONNX networks exported from weights/ into _build/assets/live.
 assets: venv
 	$(PY) tools/fetch_assets.py
+	$(PY) tools/export_onnx.py
 
 # ipywidgets 7.7.1 (what Colab ships) in a side folder: the second nbval pass puts it first on PYTHONPATH.
 .w7/.installed:

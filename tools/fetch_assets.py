@@ -8,6 +8,10 @@ Jupyter Book 1 (Sphinx) loads MathJax 3 from cdn.jsdelivr.net by default. Instea
 ``mathjax/tex-chtml.js``, so every page loads MathJax (and its fonts and lazily loaded extensions) from the
 book's own ``_static/`` folder.
 
+The same way, the ``onnxruntime-web`` npm package's WebAssembly build (its script, its loader and its ``.wasm``,
+about 15 MB) is copied into ``_build/assets/ort/``: the live view of the feature-map chapter loads it from there
+when the reader starts it (``_static/live/live.js``), with the networks that ``tools/export_onnx.py`` exports.
+
 Nothing else is needed at read time: the interactive views are self-contained HTML (see
 ``cnnlib/widgets/_core.py``), and the theme's own scripts and fonts ship inside its Python package.
 
@@ -35,6 +39,9 @@ ASSETS = ROOT / "_build" / "assets"
 MATHJAX_KEEP = ["tex-chtml.js", "input/tex", "output/chtml", "ui", "a11y", "sre", "adaptors"]
 # The file every page references (mathjax_path in _config.yml is relative to _static/).
 ENTRY = ASSETS / "mathjax" / "tex-chtml.js"
+# onnxruntime-web's WebAssembly-only build: the script (global `ort`), the loader it imports and the binary.
+ORT_KEEP = ["ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
+NPM_PACKAGES = ("mathjax", "onnxruntime-web")
 
 
 def _locked_version(name: str) -> str:
@@ -49,11 +56,12 @@ def _installed_version(name: str) -> str | None:
 
 def npm_install() -> None:
     """``npm ci`` unless node_modules already holds the locked versions."""
-    if _installed_version("mathjax") == _locked_version("mathjax"):
+    if all(_installed_version(name) == _locked_version(name) for name in NPM_PACKAGES):
         return
     npm = shutil.which("npm")
     if npm is None:
-        sys.exit("fetch_assets: npm is not installed (needed once, at build time, to install MathJax)")
+        sys.exit("fetch_assets: npm is not installed (needed once, at build time, to install MathJax and "
+                 "onnxruntime-web)")
     subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT, check=True)
 
 
@@ -78,17 +86,35 @@ def copy_mathjax() -> None:
     stamp.write_text(version or "")
 
 
+def copy_ort() -> None:
+    """Copy onnxruntime-web's WebAssembly build into ``_build/assets/ort`` (replacing an older copy)."""
+    src = NODE_MODULES / "onnxruntime-web" / "dist"
+    dst = ASSETS / "ort"
+    stamp = dst / ".version"
+    version = _installed_version("onnxruntime-web")
+    if stamp.exists() and stamp.read_text() == version and all((dst / f).exists() for f in ORT_KEEP):
+        return
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    for name in ORT_KEEP:
+        shutil.copy2(src / name, dst / name)
+    stamp.write_text(version or "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the assets are in place")
     args = parser.parse_args(argv)
     if args.check:
-        ok = ENTRY.exists()
+        ok = ENTRY.exists() and all((ASSETS / "ort" / f).exists() for f in ORT_KEEP)
         if not ok:
-            print("fetch_assets: _build/assets/mathjax is missing; run `python tools/fetch_assets.py`", file=sys.stderr)
+            print("fetch_assets: _build/assets/mathjax or ort is missing; run `python tools/fetch_assets.py`",
+                  file=sys.stderr)
         return 0 if ok else 1
     npm_install()
     copy_mathjax()
+    copy_ort()
     return 0
 
 
