@@ -186,3 +186,70 @@ def test_one_html_table_helper():
         html_table([["a"], ["b", "c"]])
     with pytest.raises(ValueError, match="align"):
         html_table([["a", "b"]], align="lx")
+
+
+def test_figures_are_stored_at_twice_the_size_they_declare():
+    """HiDPI: the PNG holds 2 image pixels per CSS pixel; the <img> declares the 1x size, and never overflows."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from cnnlib import style
+    from cnnlib.widgets import figure_to_html
+
+    fig = Figure(figsize=(3.0, 1.5))
+    fig.add_axes((0, 0, 1, 1)).axis("off")
+    html = figure_to_html(fig, dpi=80)
+    png = Image.open(io.BytesIO(base64.b64decode(re.search(r'base64,([^"]+)"', html).group(1))))
+    width, height = (int(re.search(rf'{k}="(\d+)"', html).group(1)) for k in ("width", "height"))
+    assert png.size == (2 * width, 2 * height)
+    pad = 2 * matplotlib.rcParams["savefig.pad_inches"]  # bbox "tight" keeps the figure and adds its padding
+    assert abs(width - (3.0 + pad) * 80) <= 1 and abs(height - (1.5 + pad) * 80) <= 1  # 80 CSS px per inch
+    assert "max-width:100%" in html and "height:auto" in html
+
+    fig = Figure(figsize=(2.0, 1.0))
+    fig.add_axes((0, 0, 1, 1)).axis("off")
+    html = figure_to_html(fig)  # the house style's resolution by default
+    assert abs(int(re.search(r'width="(\d+)"', html).group(1)) - (2.0 + pad) * style.DPI) <= 1
+
+
+def test_static_views_share_one_box_so_its_size_never_jumps(monkeypatch):
+    """Every view sits in the same grid cell; the hidden ones are invisible but keep their room."""
+    monkeypatch.delenv("CNNLIB_QUICK", raising=False)
+    ex = Explorer(lambda n: "<p>x</p>" * n, {"n": Slider("n", 1, 3)})
+    html = ex.static_html()
+    views = re.findall(r'<div class="cnnlib-view"[^>]*>', html)
+    assert len(views) == 3
+    assert sum('style="visibility:hidden"' in v for v in views) == 2 and "display:none" not in "".join(views)
+    assert ".cnnlib-view{grid-area:1/1" in html and ".cnnlib-views{display:grid" in html
+    assert 'v.style.visibility = on ? "" : "hidden"' in html  # the script only toggles visibility
+
+
+def test_a_control_with_one_value_is_text_not_a_dead_control(monkeypatch):
+    monkeypatch.delenv("CNNLIB_QUICK", raising=False)
+
+    def render(k, cmap):
+        return f"<p>{k} {cmap}</p>"
+
+    ex = Explorer(render, {"k": Choice("k", [3, 5], static=[3]), "cmap": Choice("colour map", ["viridis"])})
+    html = ex.static_html()
+    assert "<select" not in html and 'type="range"' not in html  # neither offers a choice in the book
+    assert 'colour map: <b>viridis</b>' in html and "k: <b>3</b>" in html
+    assert len(re.findall('class="cnnlib-view"', html)) == 1
+    box = ex.widget  # live: k is a real control (two values), the colour map is text
+    assert set(ex.controls) == {"k"}
+    assert any("colour map: <b>viridis</b>" in str(getattr(c, "value", "")) for c in box.children[0].children)
+    ex.set(k=5, cmap="viridis")
+    assert "5 viridis" in ex.current_html
+
+
+def test_static_twin_colours_follow_the_theme():
+    """No hard-coded grey text: the note and border take the book theme's variables (with fallbacks for Jupyter)."""
+    html = Explorer(lambda k: str(k), {"k": Choice("k", [1, 2])}).static_html()
+    assert "var(--pst-color-text-muted," in html and "var(--pst-color-border," in html
+    assert "#777" not in html

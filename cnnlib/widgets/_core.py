@@ -201,23 +201,52 @@ def _check_static(control: Any, values: list[Any]) -> list[Any]:
 
 
 # --------------------------------------------------------------------------------------------- rendering
-def figure_to_html(fig: Any, *, dpi: int = 80) -> str:
-    """A matplotlib figure as an inline ``<img>`` (PNG, base64); the figure is closed."""
+def figure_to_html(fig: Any, *, dpi: float | None = None, scale: int = 2, alt: str = "figure") -> str:
+    """A matplotlib figure as an inline ``<img>`` (PNG, base64), sharp on HiDPI screens; the figure is closed.
+
+    The PNG holds ``scale`` image pixels per CSS pixel, and the ``<img>`` declares its size in CSS pixels (half
+    the PNG's at the default 2x), so text keeps the size it was drawn at and stays sharp. It is never wider than
+    its box (``max-width:100%``, height following).
+
+    Args:
+        fig: a matplotlib ``Figure``.
+        dpi: CSS pixels per inch at which the figure is shown (default ``cnnlib.style.DPI``).
+        scale: image pixels per CSS pixel (2: HiDPI).
+        alt: the image's alternative text.
+
+    Returns:
+        An ``<img>`` element.
+    """
     import matplotlib.pyplot as plt
 
+    from .. import style
+
+    dpi = style.DPI if dpi is None else dpi
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi * scale, bbox_inches="tight")
     plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="figure" style="max-width:100%" src="data:image/png;base64,{data}"/>'
+    png = buf.getvalue()
+    width, height = _png_size(png)
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<img alt="{_html.escape(alt)}" width="{round(width / scale)}" height="{round(height / scale)}" '
+        f'style="max-width:100%;height:auto" src="data:image/png;base64,{data}"/>'
+    )
 
 
-def to_html(obj: Any, *, dpi: int = 80) -> str:
+def _png_size(png: bytes) -> tuple[int, int]:
+    """Width and height in pixels of a PNG (from its IHDR chunk)."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG image")
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def to_html(obj: Any, *, dpi: float | None = None) -> str:
     """Turn what a render function returned into an HTML fragment.
 
     Args:
         obj: an HTML string, an object with ``_repr_html_``, a matplotlib Figure, or a list/tuple of those.
-        dpi: resolution for figures.
+        dpi: CSS pixels per inch of figures (default ``cnnlib.style.DPI``); they are stored at 2x.
 
     Returns:
         An HTML string.
@@ -262,7 +291,8 @@ _JS = """
     key = key.join("|");
     var found = false;
     root.querySelectorAll(".cnnlib-view").forEach(function(v){
-      var on = v.dataset.key === key; v.style.display = on ? "" : "none"; found = found || on;
+      var on = v.dataset.key === key; found = found || on;
+      v.style.visibility = on ? "" : "hidden"; v.setAttribute("aria-hidden", on ? "false" : "true");
     });
     root.querySelector(".cnnlib-missing").style.display = found ? "none" : "";
   }
@@ -271,11 +301,20 @@ _JS = """
 })();
 """
 
+# The views are stacked in one grid cell and the hidden ones are only invisible (visibility), so the box is as tall
+# and as wide as its largest view: it keeps its size when a control changes, with no script measuring anything.
+# Colours come from the book theme's variables where there are any (light and dark mode), with fallbacks that read
+# on white for Jupyter and Colab.
 _CSS = (
-    ".cnnlib-explorer{border:1px solid #ddd;border-radius:6px;padding:8px;margin:8px 0}"
-    ".cnnlib-controls{display:flex;flex-wrap:wrap;gap:14px;align-items:center;margin-bottom:6px;font-size:0.9em}"
-    ".cnnlib-controls label{display:flex;gap:6px;align-items:center}"
-    ".cnnlib-note{color:#777;font-size:0.8em}"
+    ".cnnlib-explorer{border:1px solid var(--pst-color-border,#ccc);border-radius:6px;padding:8px;margin:8px 0;"
+    "max-width:100%;box-sizing:border-box}"
+    ".cnnlib-controls{display:flex;flex-wrap:wrap;gap:6px 16px;align-items:center;margin-bottom:6px;font-size:0.9em}"
+    ".cnnlib-controls label,.cnnlib-fixed{display:flex;gap:6px;align-items:center}"
+    ".cnnlib-views{display:grid;grid-template-columns:minmax(0,1fr)}"
+    ".cnnlib-view{grid-area:1/1;min-width:0}"
+    ".cnnlib-view img{max-width:100%;height:auto}"
+    ".cnnlib-view td,.cnnlib-view th{padding:2px 8px}"
+    ".cnnlib-note{color:var(--pst-color-text-muted,#595959);font-size:0.8em}"
 )
 
 
@@ -290,10 +329,12 @@ class Explorer:
         static: pre-render views for the static book (the product of every control's ``static_values``);
             ``False`` to skip (then the book shows only the current view).
         max_static_views: refuse to pre-render more views than this (each costs page weight).
-        dpi: resolution of figures.
+        dpi: CSS pixels per inch of figures (default ``cnnlib.style.DPI``); they are stored at 2x for HiDPI
+            screens (see :func:`figure_to_html`).
 
     Attributes:
-        controls: name -> the live ipywidgets control, for code and tests (``ex.controls["k"].value = 5``).
+        controls: name -> the live ipywidgets control, for code and tests (``ex.controls["k"].value = 5``); a
+            control with a single value is shown as text and has no entry.
         widget: the ipywidgets box that Jupyter and Colab display.
         render_count: how many times ``render`` has run (the cache avoids repeats).
         last_error: the exception of the latest live render that failed (shown in the view), or ``None``.
@@ -307,7 +348,7 @@ class Explorer:
         title: str | None = None,
         static: bool = True,
         max_static_views: int = 400,
-        dpi: int = 80,
+        dpi: float | None = None,
     ) -> None:
         if not controls:
             raise ValueError("an Explorer needs at least one control")
@@ -343,7 +384,7 @@ class Explorer:
         self._holding = True  # the live controls' observers update the values but do not render
         try:
             for name, value in values.items():
-                if self._widget is not None:
+                if self._widget is not None and name in self.controls:
                     self._specs[name].set_widget(self.controls[name], value)  # triggers _on_change
                 self._values[name] = value
         finally:
@@ -384,15 +425,22 @@ class Explorer:
         if self._widget is None:
             import ipywidgets as w
 
+            shown = []
             for name, spec in self._specs.items():
+                if len(spec.values()) < 2:
+                    # A control with one value offers no choice: its value is shown as text, not as a dead control.
+                    value = _html.escape(spec.text(self._values[name]))
+                    shown.append(w.HTML(f"{_html.escape(spec.label)}: <b>{value}</b>"))
+                    continue
                 control = spec.make_widget()
                 control.observe(self._on_change(name), names="value")
                 self.controls[name] = control
+                shown.append(control)
             self._output = w.Output()
             children = []
             if self.title:
                 children.append(w.HTML(f"<b>{_html.escape(self.title)}</b>"))
-            children += [w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap")), self._output]
+            children += [w.HBox(shown, layout=w.Layout(flex_flow="row wrap")), self._output]
             self._widget = w.VBox(children)
             self._refresh()
         return self._widget
@@ -446,10 +494,16 @@ class Explorer:
             spec = self._specs[name]
             label = _html.escape(spec.label)
             current = grid.index(self._values[name])
-            if isinstance(spec, Toggle) and sorted(grid) == [False, True]:
+            if len(grid) == 1:
+                # One pre-rendered value: no dead control in the book, the value as text (live in the notebook).
+                parts.append(
+                    f'<span class="cnnlib-fixed">{label}: <b>{_html.escape(spec.text(grid[0]))}</b>'
+                    f'<input type="hidden" data-control="{name}" value="0"></span>'
+                )
+            elif isinstance(spec, Toggle) and sorted(grid) == [False, True]:
                 checked = " checked" if self._values[name] else ""
                 parts.append(f'<label>{label} <input type="checkbox" data-control="{name}"{checked}></label>')
-            elif isinstance(spec, Slider) and len(grid) > 1:
+            elif isinstance(spec, Slider):
                 labels = _html.escape(json.dumps([spec.text(v) for v in grid]))
                 parts.append(
                     f'<label>{label} <input type="range" min="0" max="{len(grid) - 1}" step="1" value="{current}" '
@@ -462,16 +516,19 @@ class Explorer:
                     for i, v in enumerate(grid)
                 )
                 parts.append(f'<label>{label} <select data-control="{name}">{opts}</select></label>')
-        parts.append("</div>")
+        parts.append('</div><div class="cnnlib-views">')
         for combo in itertools.product(*[range(len(g)) for g in grids]):
             values = {n: grids[k][i] for k, (n, i) in enumerate(zip(names, combo))}
             key = "|".join(
-                ("1" if values[n] else "0") if isinstance(self._specs[n], Toggle) and sorted(grids[k]) == [False, True]
+                ("1" if values[n] else "0")
+                if len(grids[k]) > 1 and isinstance(self._specs[n], Toggle) and sorted(grids[k]) == [False, True]
                 else str(i)
                 for k, (n, i) in enumerate(zip(names, combo))
             )
-            hidden = "" if all(values[n] == self._values[n] for n in names) else ' style="display:none"'
+            shown = all(values[n] == self._values[n] for n in names)
+            hidden = "" if shown else ' style="visibility:hidden" aria-hidden="true"'
             parts.append(f'<div class="cnnlib-view" data-key="{key}"{hidden}>{self.html_for(**values)}</div>')
+        parts.append("</div>")
         parts.append(
             '<div class="cnnlib-missing cnnlib-note" style="display:none">This combination was not pre-computed '
             "for the online book; open the chapter in Colab or Jupyter to explore it live.</div>"
