@@ -211,6 +211,8 @@ def test_branch_viewer_takes_its_weights_from_load_pretrained(monkeypatch):
         return model, info
 
     monkeypatch.setattr(pretrained, "load_pretrained", fake)
-    ex = branch_viewer(images=("coffee",), modules=("inception3a",), static_modules=("inception3a",))
+    # two of each: a control offers a choice (cnnlib.widgets refuses single-option selects)
+    ex = branch_viewer(images=("coffee", "chelsea"), modules=("inception3a", "inception5b"),
+                       static_modules=("inception3a",))
     assert calls == [("googlenet", {"prefer": "imagenet", "allow_random": True, "train_if_missing": False})]
     assert "random, as labelled" in ex.current_html and "resized and cropped to 32 × 32 px" in ex.current_html
