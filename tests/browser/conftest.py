@@ -5,6 +5,9 @@ The site must be built first (``make book``, or ``jupyter-book build .``). ``mak
 
 Environment:
     CNNLIB_BOOK_ROOT: the book whose built site (``_build/html``) is tested (default: this repository).
+    CNNLIB_SITE: the built site itself, when it was built elsewhere (``jupyter-book build . --path-output DIR``
+        writes ``DIR/_build/html``); default ``CNNLIB_BOOK_ROOT/_build/html``. The book's sources (``_toc.yml``,
+        ``_config.yml``) are still read from ``CNNLIB_BOOK_ROOT``.
     CNNLIB_CHROMIUM: the browser executable (default ``/usr/bin/chromium``, Debian's package).
 """
 
@@ -22,7 +25,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK_ROOT = Path(os.environ.get("CNNLIB_BOOK_ROOT", ROOT)).resolve()
-SITE = BOOK_ROOT / "_build" / "html"
+SITE = Path(os.environ.get("CNNLIB_SITE") or BOOK_ROOT / "_build" / "html").resolve()
 CHROMIUM = os.environ.get("CNNLIB_CHROMIUM", "/usr/bin/chromium")
 REQUIRED = os.environ.get("CNNLIB_BROWSER_TESTS", "") == "required"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

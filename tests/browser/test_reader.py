@@ -95,7 +95,8 @@ _REVEAL_JS = """
 () => {
   document.querySelectorAll('details').forEach(d => { d.open = true; });
   const style = document.createElement('style');
-  style.textContent = '.cnnlib-view, .cnnlib-missing { display: block !important; }';
+  style.textContent = '.cnnlib-view, .cnnlib-missing { display: block !important; visibility: visible !important; '
+    + 'grid-area: auto !important; }';
   document.head.appendChild(style);
 }
 """

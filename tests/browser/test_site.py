@@ -73,7 +73,9 @@ def test_min_explorer_table_names_real_chapters() -> None:
 # ----------------------------------------------------------------------------------------------- explorers
 _STATE_JS = """
 root => {
-  const views = [...root.querySelectorAll('.cnnlib-view')].filter(v => getComputedStyle(v).display !== 'none');
+  // A view is hidden with display: none (older outputs) or, stacked in one grid cell, with visibility: hidden.
+  const views = [...root.querySelectorAll('.cnnlib-view')].filter(v => {
+    const s = getComputedStyle(v); return s.display !== 'none' && s.visibility !== 'hidden'; });
   const missing = root.querySelector('.cnnlib-missing');
   return {
     keys: views.map(v => v.dataset.key),
@@ -101,6 +103,8 @@ def _change(control: Any) -> bool:
         control.select_option(index=(current + 1) % options.count())
     elif tag == "input:checkbox":
         control.click()
+    elif tag == "input:hidden":
+        return False  # a value the book shows as text: one pre-computed value, nothing to move
     elif tag == "input:range":
         lo, hi, value = control.evaluate("el => [+el.min, +el.max, +el.value]")
         if hi <= lo:
