@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 matplotlib.use("Agg")
 
 from cnnlib.widgets import config_explorer, receptive_field_explorer  # noqa: E402
-from cnnlib.analysis import receptive_field_footprint, stage_costs  # noqa: E402
+from cnnlib.analysis import format_count, receptive_field_footprint, stage_costs  # noqa: E402
 
 
 def _text(html: str) -> str:
@@ -63,9 +63,15 @@ def test_rf_explorer_counts_match_pytorch(layers, kernel, stride, dilation):
     assert f"{params:,} ({layers} x" in text
     assert f"({macs:,})" in text
     r = int(re.search(r"(\d+) x \d+ input pixels", text).group(1))
+    # The row pricing one conv with the same field: with the stack's total stride, so the same output size.
     with torch.device("meta"):
-        single = nn.Conv2d(256, 256, r, padding=r // 2)  # the row pricing one conv with the same field
-    assert f"one {r}x{r} conv instead {sum(p.numel() for p in single.parameters()):,} parameters" in text
+        single = nn.Conv2d(256, 256, r, stride=stride**layers, padding=r // 2)
+        out, one_out = stack(torch.empty(1, 256, 56, 56)).shape, single(torch.empty(1, 256, 56, 56)).shape
+    assert out == one_out
+    label = f"one {r}x{r} conv instead" + (f", stride {stride**layers}" if stride > 1 else "")
+    one_macs = _torch_macs(single, (1, 256, 56, 56))
+    assert f"{label} {sum(p.numel() for p in single.parameters()):,} parameters, {format_count(one_macs)} MACs" in text
+    assert f"output {out[1]} x {out[2]} x {out[3]}" in text.split(label)[1]
 
 
 @pytest.mark.parametrize("layers,kernel,stride,dilation", [(1, 3, 1, 1), (2, 3, 1, 1), (3, 3, 1, 1), (3, 3, 2, 1),

@@ -37,7 +37,8 @@ COST_MODELS: dict[str, Callable[..., nn.Module]] = {
     "GoogLeNet": googlenet,
 }
 
-_COLOURS = {"params": "#4c72b0", "macs": "#dd8452", "act_bytes": "#55a868"}
+# The house palette (cnnlib.style), light tints so that the numbers written over the bars stay readable.
+_COLOURS = {"params": "#8fc3e6", "macs": "#f0a877", "act_bytes": "#7fd1b9"}
 
 
 @lru_cache(maxsize=None)
@@ -72,11 +73,15 @@ def cost_profile(name: str, input_size: int = 224, batch_size: int = 1) -> Layer
     return table.filter(lambda r: r.calls > 0 and (r.params > 0 or r.act_bytes > 0))
 
 
+# Colours of text and bar tracks come from the book theme's variables (light and dark mode; the dark theme's output
+# card re-declares them), with fallbacks that read on white in Jupyter and Colab. The layer names are code in the
+# theme's inline-code colour.
 _CSS = (
-    ".cnnlib-cost table{border-collapse:collapse;font-size:12px}"
-    ".cnnlib-cost td,.cnnlib-cost th{padding:1px 6px;text-align:left}"
+    ".cnnlib-cost table{border-collapse:collapse;font-size:12px;color:var(--pst-color-text-base,#222)}"
+    ".cnnlib-cost td,.cnnlib-cost th{padding:2px 8px;text-align:left}"
+    ".cnnlib-cost code{color:var(--pst-color-inline-code,#7a1f6e);background:transparent;border:0;padding:0}"
     ".cnnlib-cost .b{min-width:150px}"
-    ".cnnlib-cost .b div{position:relative;height:16px;background:#f2f2f2}"
+    ".cnnlib-cost .b div{position:relative;height:16px;background:var(--pst-color-surface,#eeeeee)}"
     ".cnnlib-cost .b i{position:absolute;left:0;top:0;bottom:0}"
     ".cnnlib-cost .b span{position:relative;padding-left:3px;font-size:11px}"
     + "".join(f".cnnlib-cost .{c} i{{background:{colour}}}" for c, colour in _COLOURS.items())

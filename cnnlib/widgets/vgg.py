@@ -108,7 +108,7 @@ def receptive_field_figure(
     if title is None:
         extra = "".join([f", stride {stride}" if stride > 1 else "", f", dilation {dilation}" if dilation > 1 else ""])
         title = f"{layers} x conv{kernel_size}x{kernel_size}{extra}: {r}x{r}"
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title)
     return fig
 
 
@@ -118,7 +118,9 @@ def _rf_render(layers: int, kernel: int, stride: int, dilation: int, *, channels
     r = stacked_receptive_field(layers, kernel, stride, dilation)
     with torch.device("meta"):
         stack = conv_stack(layers, kernel_size=kernel, stride=stride, dilation=dilation, channels=channels)
-        single = nn.Conv2d(channels, channels, r, padding=r // 2)
+        # The single convolution with the same field also gets the stack's total stride, so that both produce
+        # the same output size and their MACs compare like with like.
+        single = nn.Conv2d(channels, channels, r, stride=stride**layers, padding=r // 2)
     table = layer_table(stack, (1, channels, size, size))
     params, macs = table.total("params"), table.total("macs")
     convs = table.filter(lambda row: row.type == "Conv2d")
@@ -127,25 +129,29 @@ def _rf_render(layers: int, kernel: int, stride: int, dilation: int, *, channels
 
     fig, ax = plt.subplots(figsize=(3.6, 3.6))
     receptive_field_figure(layers, kernel, stride, dilation, ax=ax)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     if r > 40:
-        ax.set_xlabel(f"{r} x {r} input pixels (grid lines omitted)", fontsize=9)
+        ax.set_xlabel(f"{r} x {r} input pixels (grid lines omitted)")
 
     relus = layers
+    one_shape = one.filter(lambda row: row.type == "Conv2d").rows[-1].output_shape
+    one_stride = f", stride {stride**layers}" if stride > 1 else ""
     rows = [
         ("receptive field", f"<b>{r} x {r}</b> input pixels"),
         ("parameters", f"{params:,} ({layers} x {kernel}&sup2;C&sup2; weights + {layers}C biases)"),
         ("MACs", f"{format_count(macs)} ({macs:,})"),
         ("output", f"{out_shape[1]} x {out_shape[2]} x {out_shape[3]}"),
         ("non-linearities", f"{relus} ReLU{'s' if relus > 1 else ''}"),
-        (f"one {r}x{r} conv instead", f"{one.total('params'):,} parameters, {format_count(one.total('macs'))} MACs, 1 ReLU"),
+        (f"one {r}x{r} conv instead{one_stride}",
+         f"{one.total('params'):,} parameters, {format_count(one.total('macs'))} MACs, 1 ReLU, "
+         f"output {one_shape[1]} x {one_shape[2]} x {one_shape[3]}"),
     ]
     where = " (as in VGG-16's third stage)" if (channels, size) == (256, 56) else ""
     note = (
         f'<div class="cnnlib-note">Counted for C = {channels} channels in and out on a {size} x {size} input'
         f"{where}, padding d(k-1)/2.</div>"
     )
-    return [fig, html_table([list(r) for r in rows], align="ll", cell_style="padding-right:12px") + note]
+    return [fig, html_table([list(r) for r in rows], align="ll", cell_style="padding:2px 8px") + note]
 
 
 def receptive_field_explorer(
@@ -157,7 +163,7 @@ def receptive_field_explorer(
     channels: int = 256,
     input_size: int = 56,
     max_layers: int = 4,
-    dpi: int = 64,
+    dpi: int | None = None,
 ) -> Explorer:
     """Explore a stack of identical convolutions: receptive field, parameters, MACs and the pixel grid.
 
@@ -169,7 +175,7 @@ def receptive_field_explorer(
         channels: channels ``C`` in and out of every convolution, for the parameter and MAC counts.
         input_size: height and width of the input map for the MAC counts.
         max_layers: the most layers the slider offers.
-        dpi: resolution of the figures.
+        dpi: CSS pixels per inch of the figures (default: the house style's, :data:`cnnlib.style.DPI`).
 
     Returns:
         An :class:`~cnnlib.widgets.Explorer` with controls ``layers``, ``kernel``, ``stride``, ``dilation``.
@@ -215,17 +221,16 @@ def _config_render(config: str, batch_norm: bool, input_size: int, num_classes: 
     colours = ["#3182bd" if c.stage.startswith("conv") else "#e6550d" for c in costs][::-1]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.2, 2.5), sharey=True)
     a1.barh(names, [c.params / 1e6 for c in costs][::-1], color=colours)
-    a1.set_xlabel("parameters (millions)", fontsize=8)
+    a1.set_xlabel("parameters (millions)")
     a2.barh(names, [c.macs / 1e9 for c in costs][::-1], color=colours)
-    a2.set_xlabel("MACs per image (billions)", fontsize=8)
+    a2.set_xlabel("MACs per image (billions)")
     for a in (a1, a2):
-        a.tick_params(labelsize=8)
         a.spines[["top", "right"]].set_visible(False)
     letter = CONFIG_LETTERS[config]
     bn = " with BatchNorm" if batch_norm else ""
     fig.suptitle(
         f"Config {letter} ({config}{'_bn' if batch_norm else ''}){bn}, {input_size}x{input_size} input, "
-        f"{num_classes} classes", fontsize=9,
+        f"{num_classes} classes",
     )
     fig.tight_layout()
 
@@ -240,7 +245,7 @@ def _config_render(config: str, batch_norm: bool, input_size: int, num_classes: 
     table = html_table(
         rows, header=["stage", "layers", "output", "params", "", "MACs", ""],
         footer=["total", "", "", f"{total_p:,}", "", format_count(total_m), ""], align="lllrrrr",
-        style="font-size:0.85em",
+        style="font-size:0.85em", cell_style="padding:2px 8px",
     )
     summary = (
         f"<p><b>{total_p:,}</b> parameters ({total_p / 1e6:.1f} M), <b>{format_count(total_m)}</b> MACs per "
@@ -255,7 +260,7 @@ def config_explorer(
     batch_norm: bool = False,
     input_size: int = 224,
     num_classes: int = 1000,
-    dpi: int = 64,
+    dpi: int | None = None,
 ) -> Explorer:
     """Explore VGG's configurations A-E: parameters and MACs per stage, as bars and a table.
 
@@ -268,7 +273,7 @@ def config_explorer(
         batch_norm: initial BatchNorm setting.
         input_size: initial input height and width (32, 64, 128 or 224; the book pre-renders 32 and 224).
         num_classes: initial number of classes (10, 100 or 1000; the book pre-renders 10 and 1000).
-        dpi: resolution of the figures.
+        dpi: CSS pixels per inch of the figures (default: the house style's, :data:`cnnlib.style.DPI`).
 
     Returns:
         An :class:`~cnnlib.widgets.Explorer` with controls ``config``, ``batch_norm``, ``input_size``,
