@@ -21,14 +21,20 @@ class LivePlot(Callback):
     and shown through an IPython display handle, which works in Jupyter, Colab and under nbconvert. Outside
     IPython nothing is shown; the last figure stays in :attr:`figure`.
 
+    The figure follows the book's style (:mod:`cnnlib.style`'s sizes, set by ``cnnlib.notebook.setup``): column
+    wide, legends above the panels (never over the curves), and saved at twice its resolution with its 1x size
+    declared, so that it is sharp on HiDPI screens and its text keeps its size.
+
     Args:
         title: text above the plot.
-        figsize: figure size in inches.
+        figsize: figure size in inches (default: the column's width).
     """
 
-    def __init__(self, *, title: str = "", figsize: tuple[float, float] = (9.0, 3.2)) -> None:
+    def __init__(self, *, title: str = "", figsize: tuple[float, float] | None = None) -> None:
+        from cnnlib import style
+
         self.title = title
-        self.figsize = figsize
+        self.figsize = style.figsize(1.0, 0.42) if figsize is None else figsize
         self.figure: Any = None
         self._handle: Any = None
         self._total_epochs = 1
@@ -41,6 +47,8 @@ class LivePlot(Callback):
         """Draw ``history`` into a new figure and return it."""
         from matplotlib.figure import Figure
 
+        from cnnlib import style
+
         fig = Figure(figsize=self.figsize, layout="constrained")
         ax_loss, ax_acc = fig.subplots(1, 2)
         epochs = [r["epoch"] for r in history]
@@ -48,11 +56,11 @@ class LivePlot(Callback):
         tested = [r for r in history if r.get("test_loss") is not None]
         ax_loss.plot([r["epoch"] for r in tested], [r["test_loss"] for r in tested], "s-", label="test")
         ax_loss.set(xlabel="epoch", ylabel="cross-entropy", xlim=(0.5, self._total_epochs + 0.5))
-        ax_loss.legend(loc="upper right")
+        style.legend_outside(ax_loss, where="top")
         ax_acc.plot(epochs, [100 * r["train_acc"] for r in history], "o-", label="train (augmented)")
         ax_acc.plot([r["epoch"] for r in tested], [100 * r["test_acc"] for r in tested], "s-", label="test")
         ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", xlim=(0.5, self._total_epochs + 0.5))
-        ax_acc.legend(loc="lower right")
+        style.legend_outside(ax_acc, where="top")
         if self.title:
             fig.suptitle(self.title)
         self.figure = fig
@@ -67,9 +75,11 @@ class LivePlot(Callback):
             return
         if get_ipython() is None:
             return
+        from cnnlib import style
+
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        image = Image(data=buf.getvalue(), format="png")
+        fig.savefig(buf, format="png", dpi=2 * style.DPI)
+        image = Image(data=buf.getvalue(), format="png", retina=True)  # declares half the PNG's size: HiDPI
         if self._handle is None:
             self._handle = display(image, display_id=True)
         else:

@@ -10,13 +10,22 @@ Use::
     from cnnlib import style
     style.apply()                          # once per notebook (cnnlib.notebook.setup does it)
     fig, ax = plt.subplots(figsize=style.figsize(1.0, 0.45))
+    style.legend_outside(ax)               # the legend beside the axes, never over the data
+    assert not style.small_texts(fig)      # every text >= 10 px where the book shows it
+
+A figure wider than the column is shown scaled down to it, and its text with it: :func:`small_texts` takes that
+into account. On a 390-px phone the column is about half as wide as on a laptop, so a column-wide figure's text
+is shown at about half its size there; figures meant to be read on a phone are drawn narrower (``figsize(0.6)``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["COLUMN_INCHES", "DPI", "FONT_SIZE", "PALETTE", "SMALL_FONT_SIZE", "apply", "figsize", "rc"]
+__all__ = [
+    "COLUMN_INCHES", "COLUMN_PX", "DPI", "FONT_SIZE", "MIN_TEXT_PX", "PALETTE", "SMALL_FONT_SIZE",
+    "apply", "figsize", "legend_outside", "rc", "small_texts",
+]
 
 #: Width of the book's text column in inches at :data:`DPI` (about 740 px).
 COLUMN_INCHES = 7.4
@@ -26,6 +35,10 @@ DPI = 100
 FONT_SIZE = 10.0
 #: Smallest font any figure uses (tick labels, annotations inside diagrams).
 SMALL_FONT_SIZE = 9.0
+#: Width of the column in CSS pixels: a figure wider than this is shown scaled down.
+COLUMN_PX = round(COLUMN_INCHES * DPI)
+#: The smallest text a reader should meet, in CSS pixels at the size the figure is shown.
+MIN_TEXT_PX = 10.0
 #: Colour cycle: colour-blind-safe (Okabe & Ito), each readable on white and on the dark theme's card.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 
@@ -74,3 +87,76 @@ def apply() -> None:
         return
     if get_ipython() is not None:
         set_matplotlib_formats("retina")
+
+
+def legend_outside(ax: Any, *, where: str = "right", **kwargs: Any) -> Any:
+    """Put ``ax``'s legend outside the axes, where it cannot cover the data.
+
+    Args:
+        ax: a matplotlib ``Axes`` with labelled artists.
+        where: ``"right"`` (beside the axes, one entry a line) or ``"top"`` (above the axes, entries in a row).
+        **kwargs: passed on to ``ax.legend`` (e.g. ``ncols``, ``title``).
+
+    Returns:
+        The ``Legend``.
+
+    Raises:
+        ValueError: an unknown ``where``.
+    """
+    if where == "right":
+        place = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)}
+    elif where == "top":
+        handles, _ = ax.get_legend_handles_labels()
+        place = {"loc": "lower left", "bbox_to_anchor": (0.0, 1.02), "ncols": max(1, len(handles))}
+    else:
+        raise ValueError(f"where must be 'right' or 'top', got {where!r}")
+    return ax.legend(**{**place, "borderaxespad": 0.0, **kwargs})
+
+
+def small_texts(
+    fig: Any, *, dpi: float = DPI, column_px: float = COLUMN_PX, minimum: float = MIN_TEXT_PX
+) -> list[tuple[str, float]]:
+    """The texts of ``fig`` smaller than ``minimum`` CSS pixels where the book shows the figure.
+
+    The figure is shown at ``dpi`` CSS pixels per inch, cropped as it is saved (``bbox_inches="tight"``) and
+    scaled down to ``column_px`` when wider.
+
+    Args:
+        fig: a matplotlib ``Figure`` (drawn here to lay out its text).
+        dpi: CSS pixels per inch of the figure as shown.
+        column_px: the width it may take, in CSS pixels.
+        minimum: the smallest acceptable font size in CSS pixels.
+
+    Returns:
+        ``(text, size in px)`` for each visible, non-empty text below ``minimum``, smallest first.
+    """
+    import matplotlib as mpl
+    from matplotlib.text import Text
+
+    if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure (no pyplot): give it the Agg canvas to lay out
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    drawn: list[Any] = []
+    original = Text.draw
+
+    def spy(self: Any, renderer: Any) -> Any:  # records the texts a draw really draws (not hidden tick labels)
+        if self.get_visible() and self.get_text().strip():
+            drawn.append(self)
+        return original(self, renderer)
+
+    Text.draw = spy  # type: ignore[method-assign]
+    try:
+        fig.draw_without_rendering()
+    finally:
+        Text.draw = original  # type: ignore[method-assign]
+    renderer = fig.canvas.get_renderer()
+    pad = mpl.rcParams["savefig.pad_inches"]
+    shown_width = (fig.get_tightbbox(renderer).width + 2 * pad) * dpi
+    shrink = min(1.0, column_px / shown_width) if shown_width > 0 else 1.0
+    found = []
+    for text in dict.fromkeys(drawn):
+        px = text.get_fontsize() * dpi / 72 * shrink
+        if px < minimum:
+            found.append((text.get_text().strip(), round(float(px), 1)))
+    return sorted(found, key=lambda t: t[1])
