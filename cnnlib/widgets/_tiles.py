@@ -57,9 +57,11 @@ def _data_uri(rgb: np.ndarray, *, max_px: int) -> tuple[str, bool]:
 
 
 def img(rgb: np.ndarray, *, width: int, max_px: int, title: str = "") -> str:
-    """An ``<img>`` of ``h x w x 3`` uint8 pixels, stored at most ``max_px`` wide and shown ``width`` CSS px wide."""
+    """An ``<img>`` of ``h x w x 3`` uint8 pixels, stored at most ``max_px`` wide and shown ``width`` CSS px wide
+    (narrower when its box is: never wider than 100%)."""
     uri, small = _data_uri(rgb, max_px=max_px)
-    style = f"width:{width}px;height:auto;display:block" + (";image-rendering:pixelated" if small else "")
+    style = f"width:{width}px;max-width:100%;height:auto;display:block"
+    style += ";image-rendering:pixelated" if small else ""
     return f'<img alt="{_html.escape(title)}" title="{_html.escape(title)}" style="{style}" src="{uri}"/>'
 
 
@@ -75,15 +77,18 @@ def tile(m: np.ndarray, caption: str, cmap: str, *, width: int, max_px: int) -> 
     """One ``h x w`` feature map, scaled to its own range and coloured with ``cmap``, above its caption."""
     rgb, lo, hi = _colour(m, cmap)
     return (
-        f'<figure style="margin:0;text-align:center">{img(rgb, width=width, max_px=max_px, title=caption)}'
-        f'<figcaption style="font-size:11px;color:#555">{_html.escape(caption)}</figcaption></figure>'
+        f'<figure style="margin:0;text-align:center;min-width:0">{img(rgb, width=width, max_px=max_px, title=caption)}'
+        f'<figcaption style="font-size:11px;color:#555;overflow-wrap:anywhere">{_html.escape(caption)}</figcaption>'
+        "</figure>"
     )
 
 
 def grid(tiles: list[str], columns: int) -> str:
-    """Tiles (HTML fragments) in a CSS grid of ``columns`` columns."""
+    """Tiles (HTML fragments) in a CSS grid of ``columns`` columns, as wide as their tiles but never wider than
+    their box: the columns shrink together (every tile stays in view), they do not run out of the box."""
     return (
-        f'<div style="display:grid;grid-template-columns:repeat({columns},max-content);gap:6px 6px">'
+        f'<div style="display:grid;grid-template-columns:repeat({columns},minmax(0,max-content));gap:6px 6px;'
+        'max-width:100%">'
         + "".join(tiles)
         + "</div>"
     )
