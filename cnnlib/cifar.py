@@ -167,6 +167,12 @@ class VGGCifar(nn.Module):
             classes=CIFAR10_CLASSES, min_input_size=25, max_input_size=48,
         )
 
+    @property
+    def whitening_bias(self) -> nn.Parameter:
+        """The bias of the patch-whitening layer (its weights stay frozen; airbench trains this bias for the first
+        3 epochs only: :attr:`cnnlib.train.TrainConfig.whiten_bias_epochs`)."""
+        return self.features[0].bias
+
     @torch.no_grad()
     def init_from_data(self, images: Tensor) -> None:
         """Set the first convolution to whiten the patches of ``images`` (``N x 3 x 32 x 32``, normalised).

@@ -23,6 +23,7 @@ from cnnlib.cifar import googlenet_cifar, vgg_cifar
 from cnnlib.data import CIFAR10_CLASSES, CIFAR10Tensors, load_cifar10
 import cnnlib.train.precision as precision_module
 from cnnlib.display import LivePlot
+from cnnlib.train.optim import param_groups
 from cnnlib.train import (
     Callback,
     TrainConfig,
@@ -656,3 +657,41 @@ def test_cli_faults_give_one_line(tiny_tree, tmp_path, monkeypatch, capsys, case
     assert "weights_only" not in line
     if case == "disk full":
         assert str(out / "checkpoint.pt") in line and not list(out.glob("*.tmp*"))
+
+
+def test_whitening_bias_trains_for_its_epochs_then_stops():
+    # airbench trains the whitening layer's bias for the first 3 epochs only (here: 1 of 3)
+    train = _random_data(256, 0)
+    snapshots = []
+
+    class _Record(Callback):
+        def on_epoch_end(self, record, history):
+            snapshots.append(model.whitening_bias.detach().clone())
+
+    torch.manual_seed(0)
+    model = vgg_cifar(widths=(8, 16, 16))
+    config = _tiny_config(epochs=3, whiten_bias_epochs=1, ema=False)  # no lookahead pull on the frozen bias
+    fit(model, train, None, config, device="cpu", callbacks=[_Record()])
+    assert not torch.equal(snapshots[0], torch.zeros_like(snapshots[0]))  # it trained in epoch 1
+    assert torch.equal(snapshots[0], snapshots[1]) and torch.equal(snapshots[1], snapshots[2])  # and then stopped
+    groups = {g["name"]: g["params"] for g in param_groups(model, config)}
+    assert list(groups) == ["weights", "bn_biases", "whitening_bias"]
+    assert groups["whitening_bias"] == [model.whitening_bias]
+    assert not any(p is model.whitening_bias for p in groups["weights"])
+    # without the option the bias is one of the weights and trains throughout
+    assert list({g["name"] for g in param_groups(model, config.replace(whiten_bias_epochs=0))}) != []
+    assert "whitening_bias" not in {g["name"] for g in param_groups(model, config.replace(whiten_bias_epochs=0))}
+
+
+def test_lookahead_average_is_copied_into_the_model_only_at_the_end(tmp_path):
+    # airbench copies the average into the model once, after the last step; copying it after every epoch (as
+    # this trainer did) threw away the steps since the last lookahead update at each epoch's end
+    train = _random_data(256, 0)
+    torch.manual_seed(0)
+    model = vgg_cifar(widths=(8, 16, 16))
+    config = _tiny_config(epochs=2, ema_every=3)  # 4 steps an epoch: step 4 comes after the update at step 3
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, train, None, config, device="cpu", out_dir=tmp_path / "run", callbacks=[_Crash()])
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    key = "features.2.0.weight"
+    assert not torch.equal(ckpt["model"][key], ckpt["ema"][key])  # epoch 1 ended on the model's own weights

@@ -43,6 +43,9 @@ class TrainConfig:
     # Learning rate multiplier for BatchNorm shifts (their weight decay is divided by it, so the decay per step is
     # unchanged); the speed recipes train these few parameters much faster than the rest.
     bn_bias_lr_scale: float = 1.0
+    # Epochs during which the bias of the model's patch-whitening layer (``model.whitening_bias``, vgg_cifar) trains;
+    # afterwards its learning rate is 0 (airbench: 3). 0: it trains throughout, like every other bias.
+    whiten_bias_epochs: int = 0
     # Label smoothing: this much of the target's mass is spread evenly over all classes (the true class keeps
     # 1 - label_smoothing plus its share); keeps logits small and generalises better.
     label_smoothing: float = 0.1
@@ -105,8 +108,8 @@ class TrainConfig:
             problems.append(f"amp must be 'auto', 'bf16', 'fp16' or 'off', got {self.amp!r}")
         if not 0 <= int(self.seed) <= MAX_SEED:
             problems.append(f"seed must be in [0, 2**63 - 1], got {self.seed}")
-        if self.translate < 0 or self.eval_every < 0:
-            problems.append("translate and eval_every must not be negative")
+        if self.translate < 0 or self.eval_every < 0 or self.whiten_bias_epochs < 0:
+            problems.append("translate, eval_every and whiten_bias_epochs must not be negative")
         if problems:
             raise ValueError("invalid TrainConfig: " + "; ".join(problems))
 
@@ -122,7 +125,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "vgg_cifar": dict(
         epochs=10, batch_size=1024, lr=1.5, momentum=0.85, weight_decay=1.33e-3, bn_bias_lr_scale=64.0,
         label_smoothing=0.2, warmup=0.23, lr_start=0.2, lr_end=0.07, flip="alternating", translate=2, tta=2,
-        ema=True, ema_start_epoch=3, ema_every=5, ema_decay=0.95, ema_decay_pow=3.0,
+        ema=True, ema_start_epoch=3, ema_every=5, ema_decay=0.95, ema_decay_pow=3.0, whiten_bias_epochs=3,
     ),
     # A ResNet-style fast schedule (batch 512, peak lr 0.4 per mean loss) with airbench's evaluation tricks.
     "googlenet_cifar": dict(

@@ -9,6 +9,7 @@ wrapped in ``DistributedDataParallel``; every process trains on its shard and th
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -27,7 +28,7 @@ from cnnlib.data import CIFAR10Tensors, DeviceLoader, normalize
 from .config import TrainConfig
 from .evaluation import all_reduce_sum, evaluate_loader
 from .files import CHECKPOINT_NAME, run_dir
-from .optim import LookaheadEMA, lr_factor, param_groups
+from .optim import LookaheadEMA, group_lr_factor, lr_factor, param_groups
 from .precision import AutoSettings, auto_settings, autocast, resolve_device, sync
 from .state import TrainState, load_checkpoint
 
@@ -186,7 +187,11 @@ def _fit(model: nn.Module, train: CIFAR10Tensors, test: CIFAR10Tensors | None, c
     optimizer = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     state = TrainState(
         model=model, optimizer=optimizer,
-        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _schedule(cfg, step, total_steps)),
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, [
+            functools.partial(group_lr_factor, g["name"], steps_per_epoch=len(train_loader), total_steps=total_steps,
+                              config=cfg)
+            for g in optimizer.param_groups
+        ]),
         scaler=torch.amp.GradScaler(dev.type, enabled=settings.dtype == torch.float16),
         loader=train_loader, config=cfg, device=dev, world_size=world, train_seconds=init_seconds,
     )
@@ -285,8 +290,8 @@ def _train_epoch(state: TrainState, net: nn.Module, dtype: torch.dtype | None, t
             _check_finite(finite, finite_steps, first_step, state)
         if bar is not None:
             bar.update(1)
-    if state.ema is not None:
-        state.ema.update(model, 1.0)  # the epoch ends on the averaged weights
+    if state.ema is not None and state.epoch + 1 == cfg.epochs:
+        state.ema.update(model, 1.0)  # the run ends on the averaged weights (as airbench: only at the very end)
     sync(dev)
     epoch_seconds = time.perf_counter() - t0
     state.train_seconds += epoch_seconds

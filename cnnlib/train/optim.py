@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from .config import TrainConfig
 
-__all__ = ["LookaheadEMA", "lr_factor", "param_groups"]
+__all__ = ["WHITENING_BIAS", "LookaheadEMA", "group_lr_factor", "lr_factor", "param_groups"]
 
 
 def lr_factor(step: int, total_steps: int, *, warmup: float, start: float, end: float) -> float:
@@ -27,21 +27,46 @@ def lr_factor(step: int, total_steps: int, *, warmup: float, start: float, end: 
     return 1.0 + (end - 1.0) * min(1.0, (step - peak) / max(1.0, total_steps - peak))
 
 
+#: The name of the parameter group that holds the whitening layer's bias (its learning rate drops to 0 after
+#: :attr:`TrainConfig.whiten_bias_epochs`; see :func:`group_lr_factor`).
+WHITENING_BIAS = "whitening_bias"
+
+
 def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
-    """Two groups: BatchNorm shifts (scaled learning rate) and everything else; frozen parameters left out."""
+    """The optimiser's parameter groups; frozen parameters are left out.
+
+    Everything else; BatchNorm shifts (learning rate scaled by ``bn_bias_lr_scale``, weight decay divided by it);
+    and, when ``whiten_bias_epochs`` is set and the model has a ``whitening_bias``, that bias alone (it stops
+    training after those epochs). Each group carries a ``"name"``.
+    """
     bn_bias_ids = {
         id(m.bias)
         for m in model.modules()
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.bias is not None
     }
+    whitening = getattr(model, WHITENING_BIAS, None) if config.whiten_bias_epochs else None
+    whitening_ids = {id(whitening)} if isinstance(whitening, nn.Parameter) and whitening.requires_grad else set()
     trainable = [p for p in model.parameters() if p.requires_grad]
     bn_biases = [p for p in trainable if id(p) in bn_bias_ids]
-    others = [p for p in trainable if id(p) not in bn_bias_ids]
+    others = [p for p in trainable if id(p) not in bn_bias_ids | whitening_ids]
     scale = config.bn_bias_lr_scale
-    groups = [{"params": others, "lr": config.lr, "weight_decay": config.weight_decay}]
+    groups = [{"name": "weights", "params": others, "lr": config.lr, "weight_decay": config.weight_decay}]
     if bn_biases:
-        groups.append({"params": bn_biases, "lr": config.lr * scale, "weight_decay": config.weight_decay / scale})
+        groups.append({"name": "bn_biases", "params": bn_biases, "lr": config.lr * scale,
+                       "weight_decay": config.weight_decay / scale})
+    if whitening_ids:
+        groups.append({"name": WHITENING_BIAS, "params": [whitening], "lr": config.lr,
+                       "weight_decay": config.weight_decay})
     return groups
+
+
+def group_lr_factor(group_name: str, step: int, steps_per_epoch: int, total_steps: int,
+                    config: TrainConfig) -> float:
+    """The learning-rate multiplier of one parameter group at ``step``: :func:`lr_factor` for every group, except
+    that the whitening bias stops (0) after ``whiten_bias_epochs`` epochs (airbench trains it for 3)."""
+    if group_name == WHITENING_BIAS and step >= config.whiten_bias_epochs * steps_per_epoch:
+        return 0.0
+    return lr_factor(step, total_steps, warmup=config.warmup, start=config.lr_start, end=config.lr_end)
 
 
 class LookaheadEMA:
