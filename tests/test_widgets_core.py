@@ -253,3 +253,16 @@ def test_static_twin_colours_follow_the_theme():
     html = Explorer(lambda k: str(k), {"k": Choice("k", [1, 2])}).static_html()
     assert "var(--pst-color-text-muted," in html and "var(--pst-color-border," in html
     assert "#777" not in html
+
+
+def test_tile_grids_wrap_in_a_narrow_box_and_hold_at_most_their_columns():
+    import numpy as np
+
+    from cnnlib.widgets._tiles import grid, tile
+
+    tiles = [tile(np.full((4, 4), float(i)), f"ch {i}", "viridis", width=84, max_px=16) for i in range(16)]
+    html = grid(tiles, 8)
+    assert "grid-template-columns:repeat(auto-fill,84px)" in html  # as many 84-px columns as the box has room for
+    assert f"max-width:{8 * 84 + 7 * 6}px" in html  # ... and never more than 8
+    assert html.count("<figure") == 16 and "max-width:100%" in tiles[0]  # images never overflow their tile
+    assert "repeat(3,minmax(0,max-content))" in grid(["<b>x</b>"], 3)  # tiles of unknown width shrink together

@@ -311,7 +311,7 @@ _CSS = (
     ".cnnlib-controls{display:flex;flex-wrap:wrap;gap:6px 16px;align-items:center;margin-bottom:6px;font-size:0.9em}"
     ".cnnlib-controls label,.cnnlib-fixed{display:flex;gap:6px;align-items:center}"
     ".cnnlib-views{display:grid;grid-template-columns:minmax(0,1fr)}"
-    ".cnnlib-view{grid-area:1/1;min-width:0}"
+    ".cnnlib-view{grid-area:1/1;min-width:0;overflow-x:auto}"
     ".cnnlib-view img{max-width:100%;height:auto}"
     ".cnnlib-view td,.cnnlib-view th{padding:2px 8px}"
     ".cnnlib-note{color:var(--pst-color-text-muted,#595959);font-size:0.8em}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html as _html
 import io
+import re
 from typing import Any
 
 import numpy as np
@@ -77,21 +78,37 @@ def tile(m: np.ndarray, caption: str, cmap: str, *, width: int, max_px: int) -> 
     """One ``h x w`` feature map, scaled to its own range and coloured with ``cmap``, above its caption."""
     rgb, lo, hi = _colour(m, cmap)
     return (
-        f'<figure style="margin:0;text-align:center;min-width:0">{img(rgb, width=width, max_px=max_px, title=caption)}'
+        f'<figure style="margin:0;text-align:center;min-width:0;width:{width}px">'
+        f"{img(rgb, width=width, max_px=max_px, title=caption)}"
         f'<figcaption style="font-size:11px;color:#555;overflow-wrap:anywhere">{_html.escape(caption)}</figcaption>'
         "</figure>"
     )
 
 
-def grid(tiles: list[str], columns: int) -> str:
-    """Tiles (HTML fragments) in a CSS grid of ``columns`` columns, as wide as their tiles but never wider than
-    their box: the columns shrink together (every tile stays in view), they do not run out of the box."""
-    return (
-        f'<div style="display:grid;grid-template-columns:repeat({columns},minmax(0,max-content));gap:6px 6px;'
-        'max-width:100%">'
-        + "".join(tiles)
-        + "</div>"
-    )
+def grid(tiles: list[str], columns: int, *, tile_width: int | None = None, gap: int = 6) -> str:
+    """Tiles (HTML fragments) in rows of at most ``columns``, as many as the box has room for.
+
+    On a laptop that is ``columns`` a row; in a narrower box (a phone) the tiles wrap onto more rows at their own
+    size instead of running out of the box or shrinking to stamps.
+
+    Args:
+        tiles: the tiles, e.g. from :func:`tile`.
+        columns: the most tiles in a row.
+        tile_width: each tile's width in CSS px (default: read from the first tile's ``width:..px``).
+        gap: space between tiles in CSS px.
+
+    Returns:
+        An HTML ``<div>``.
+    """
+    if tile_width is None and tiles:
+        found = re.search(r"width:(\d+)px", tiles[0])
+        tile_width = int(found.group(1)) if found else None
+    if tile_width is None:  # unknown tile size: columns that shrink together
+        layout = f"grid-template-columns:repeat({columns},minmax(0,max-content));max-width:100%"
+    else:
+        cap = columns * tile_width + (columns - 1) * gap
+        layout = f"grid-template-columns:repeat(auto-fill,{tile_width}px);max-width:{cap}px"
+    return f'<div style="display:grid;{layout};gap:{gap}px {gap}px">' + "".join(tiles) + "</div>"
 
 
 def colourbar(cmap: str) -> str:
