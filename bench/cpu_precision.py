@@ -30,6 +30,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from cnnlib._base import device_name  # noqa: E402
 from cnnlib.registry import create_model  # noqa: E402
 from cnnlib.train import auto_settings, cpu_bf16_support  # noqa: E402
 
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         torch.set_num_threads(args.threads)
     support = cpu_bf16_support()
     common = {
-        "device": f"CPU ({platform.machine()}, {platform.processor() or 'unknown'}, {torch.get_num_threads()} threads)",
+        "device": device_name(torch.device("cpu")),
         "cpu_bf16": support, "batch_size": args.batch_size, "steps": args.steps, "rounds": args.rounds,
         "torch": torch.__version__, "python": platform.python_version(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

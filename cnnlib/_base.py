@@ -41,7 +41,9 @@ __all__ = [
     "PretrainedCfg",
     "check_input",
     "check_map_size",
+    "cpu_model_name",
     "default_device",
+    "device_name",
     "eval_mode",
     "format_shape",
     "pretrained_cfg",
@@ -127,6 +129,31 @@ def pretrained_cfg(
 def default_device() -> torch.device:
     """The device cnnlib uses when none is given: the first CUDA GPU if there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cpu_model_name() -> str:
+    """The processor's model name as the OS reports it (``"AMD EPYC"``, ``"Intel(R) Xeon(R) ..."``), or ``""``."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:  # not Linux: the architecture alone names it
+        pass
+    return ""
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name of ``device``: ``"NVIDIA H100 80GB HBM3"``, ``"Apple GPU (MPS)"`` or
+    ``"CPU (AMD EPYC, x86_64, 2 threads)"`` (the processor, the architecture and torch's thread count)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    import platform
+
+    parts = [cpu_model_name(), platform.machine() or "unknown", f"{torch.get_num_threads()} threads"]
+    return f"CPU ({', '.join(p for p in parts if p)})"
 
 
 @contextlib.contextmanager

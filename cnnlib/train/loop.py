@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import platform
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from cnnlib import _base
 from cnnlib.data import CIFAR10Tensors, DeviceLoader, normalize
 
 from .config import TrainConfig
@@ -367,6 +367,4 @@ def _dist_info() -> tuple[int, int]:
 
 
 def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.machine() or 'unknown'}, {torch.get_num_threads()} threads)"
+    return _base.device_name(device)
