@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlib import VGG_CONFIGS, alexnet
+from cnnlib import VGG_CONFIGS, alexnet, style
 from cnnlib.diagrams.vgg import draw_columns, network_column, vgg_column, vgg_configs_figure
 
 # The paper's Table 1, column D, typed from the paper (Simonyan & Zisserman 2014): the reference for the reader.
@@ -71,6 +71,7 @@ def test_whole_figure_has_one_column_per_network():
     fig = vgg_configs_figure()
     headings = [t.get_text() for t in fig.axes[0].texts if t.get_fontweight() == "bold"]
     assert headings == ["AlexNet", "A", "A-LRN", "B", "C", "D", "E"]
+    assert style.small_texts(fig) == []  # every label >= 10 px at the column's width
     plt.close(fig)
 
 
