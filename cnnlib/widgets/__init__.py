@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 from ._core import Choice, Explorer, Slider, Toggle, figure_to_html, to_html
+from ._html import html_table
 
 # public name -> submodule that defines it (imported on first access)
 _LAZY = {
@@ -21,7 +22,7 @@ _LAZY = {
     "feature_map_explorer": "feature_maps",
 }
 
-__all__ = ["Choice", "Explorer", "Slider", "Toggle", "figure_to_html", "to_html", *_LAZY]
+__all__ = ["Choice", "Explorer", "Slider", "Toggle", "figure_to_html", "html_table", "to_html", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
