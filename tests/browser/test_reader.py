@@ -41,9 +41,9 @@ _BOOKKEEPING = (
 )
 CONTENT_KNOWN: dict[tuple[str, str], str] = {
     **{("column", f"chapters/{c}"): _WIDE_CHAPTER
-       for c in ("01_cost", "02_vgg", "03_inception", "04_training", "05_feature_maps")},
+       for c in ("01_cost", "02_vgg", "04_training", "05_feature_maps")},
     **{("bookkeeping", f"chapters/{c}"): _BOOKKEEPING
-       for c in ("01_cost", "02_vgg", "03_inception", "04_training", "05_feature_maps")},
+       for c in ("01_cost", "02_vgg", "04_training", "05_feature_maps")},
     ("column", "api"): (
         "library content: code examples in cnnlib's docstrings (rendered on the API page) are wider than the "
         "column; wrap them at about 85 characters in cnnlib/"
