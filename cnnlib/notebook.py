@@ -24,7 +24,7 @@ import torch
 
 from ._base import default_device
 
-__all__ = ["NotebookContext", "setup", "glue", "is_quick", "device_name", "QUICK_ENV"]
+__all__ = ["NotebookContext", "setup", "glue", "solution", "is_quick", "device_name", "QUICK_ENV"]
 
 #: Environment variable that switches the chapters to quick mode (set by ``make test``).
 QUICK_ENV = "CNNLIB_QUICK"
@@ -149,3 +149,32 @@ def glue(name: str, value: Any, *, display: bool = False) -> None:
     metadata = dict(metadata)
     metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
     ipy_display({prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
+
+
+def solution(name: str, code: str, namespace: dict[str, Any]) -> str:
+    """Run an exercise's solution and glue its code and what it prints, for the chapter's Solution dropdown.
+
+    The cell that calls this is tagged ``remove-cell``; inside the dropdown the chapter shows
+    ``{glue:md} <name>_code`` and ``{glue:md} <name>_output`` (with ``:format: myst``), so the solution's code and
+    output appear only when the reader opens it, and the code shown is exactly the code that ran.
+
+    Args:
+        name: the glue prefix, e.g. ``"ex1"``.
+        code: the solution's Python source.
+        namespace: where it runs (the chapter's ``globals()``), so it sees the chapter's names.
+
+    Returns:
+        What the code printed.
+    """
+    import contextlib
+    import io
+
+    from IPython.display import Markdown
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, f"<solution {name}>", "exec"), namespace)  # noqa: S102 - the chapter's own code
+    text = printed.getvalue().rstrip("\n")
+    glue(f"{name}_code", Markdown(f"```python\n{code.strip()}\n```"))
+    glue(f"{name}_output", Markdown(f"```text\n{text}\n```"))
+    return text
