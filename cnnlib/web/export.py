@@ -24,6 +24,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,9 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], *, half: bool = 
     size = int(model.pretrained_cfg.input_size[-1])
     x = torch.zeros(1, 3, size, size)
     buf = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer notes that the models' input checks become constants (the export is for one input size)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(tapped, (x,), buf, input_names=["input"], output_names=tapped.output_names,
                           opset_version=OPSET, do_constant_folding=False, dynamo=False)
     proto = onnx.load_from_string(buf.getvalue())
