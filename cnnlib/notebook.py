@@ -110,7 +110,8 @@ class NotebookContext:
 
 
 def setup(*, seed: int = 0, device: str | torch.device | None = None) -> NotebookContext:
-    """Prepare a chapter: seed the generators, pick the device, read quick mode, set the figure style.
+    """Prepare a chapter: seed the generators, pick the device, read quick mode, set the figure style, and (in
+    IPython) register the ``%%solution NAME`` cell magic (:func:`solution` on the cell's code).
 
     Args:
         seed: seed for ``random`` and ``torch``.
@@ -124,6 +125,7 @@ def setup(*, seed: int = 0, device: str | torch.device | None = None) -> Noteboo
     from . import style  # the book's figure style (fonts, sizes, 2x images), set in one place
 
     style.apply()
+    _register_solution_magic()
     dev = torch.device(device) if device is not None else default_device()
     return NotebookContext(device=dev, quick=is_quick(), host=_host(), seed=seed)
 
@@ -178,3 +180,21 @@ def solution(name: str, code: str, namespace: dict[str, Any]) -> str:
     glue(f"{name}_code", Markdown(f"```python\n{code.strip()}\n```"))
     glue(f"{name}_output", Markdown(f"```text\n{text}\n```"))
     return text
+
+
+def _register_solution_magic() -> None:
+    """``%%solution NAME`` runs the cell through :func:`solution` in the notebook's namespace (IPython only)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with every notebook host
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def solution_magic(line: str, cell: str) -> None:
+        if not line.strip():
+            raise ValueError("%%solution needs a name, e.g. %%solution ex1")
+        solution(line.strip(), cell, shell.user_ns)
+
+    shell.register_magic_function(solution_magic, "cell", "solution")
