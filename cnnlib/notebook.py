@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import platform
 import random
 import sys
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 
 from ._base import default_device
+from ._base import device_name as _base_device_name
 
 __all__ = ["NotebookContext", "setup", "glue", "solution", "is_quick", "device_name", "QUICK_ENV"]
 
@@ -69,12 +69,9 @@ def _host() -> str:
 
 
 def device_name(device: torch.device) -> str:
-    """A human-readable name of ``device``, e.g. ``"NVIDIA H100 80GB HBM3"`` or ``"CPU (x86_64, 2 threads)"``."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "mps":
-        return "Apple GPU (MPS)"
-    return f"CPU ({platform.machine() or 'unknown'}, {torch.get_num_threads()} threads)"
+    """A human-readable name of ``device``, e.g. ``"NVIDIA H100 80GB HBM3"`` or
+    ``"CPU (AMD EPYC, x86_64, 2 threads)"`` (:func:`cnnlib._base.device_name`)."""
+    return _base_device_name(device)
 
 
 @dataclass
