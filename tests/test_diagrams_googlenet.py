@@ -33,7 +33,7 @@ def test_layout_follows_the_model(paper_net):
     assert [b.out_shape[1] for b in inception] == [28, 28, 14, 14, 14, 14, 14, 7, 7]
     # widths in the boxes are the model's, e.g. (4e): 256 | 160->320 | 32->128 | 128 (5x5 in the paper's network)
     label = next(b.label for b in blocks if b.name == "inception4e")
-    assert "256 | 160\u2192320 | 32\u2192128 | 128" in label
+    assert label == "inception (4e)\n256 | 160\u2192320 | 32\u2192128 | 128"
     aux = {b.name: b.attaches_to for b in blocks if b.kind == "aux"}
     assert aux == {"aux1": "inception4a", "aux2": "inception4d"}
     assert blocks[0].name == "conv1" and blocks[-1].name == "fc" and blocks[-1].out_shape == (1000,)
@@ -84,6 +84,7 @@ def test_drawings_keep_their_text_inside_the_boxes(paper_net):
     style.apply()
     fig = draw_googlenet(paper_net)
     assert _texts_inside_boxes(fig) == []
+    assert style.small_texts(fig, column_px=358) == []  # >= 10 px even in a phone's 358-px column
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     for name, out in TABLE1_OUT.items():
         assert f"inception ({name.removeprefix('inception')})" in texts and f"x{out}" in texts
@@ -91,5 +92,6 @@ def test_drawings_keep_their_text_inside_the_boxes(paper_net):
     for name in ("inception3a", "inception5b"):
         fig = draw_module_pair(paper_modules()[name])
         assert _texts_inside_boxes(fig) == [], name
+        assert style.small_texts(fig, column_px=358) == [], name
         assert len(fig.axes) == 2
         plt.close(fig)

@@ -53,11 +53,11 @@ def _describe(name: str, module: nn.Module) -> tuple[str, str]:
     conv = getattr(module, "conv", None)
     if isinstance(module, Inception):
         s = spec_of(module, name=name)
-        return "inception", (f"inception ({name.removeprefix('inception')})   {s.ch1x1} | {s.ch3x3red}\u2192{s.ch3x3}"
+        return "inception", (f"inception ({name.removeprefix('inception')})\n{s.ch1x1} | {s.ch3x3red}\u2192{s.ch3x3}"
                              f" | {s.ch5x5red}\u2192{s.ch5x5} | {s.pool_proj}")
     if hasattr(module, "fc1") and isinstance(conv, nn.Module):  # an auxiliary head
         c = conv.conv if hasattr(conv, "conv") else conv
-        return "aux", (f"{name}: avg pool, 1x1 conv {c.out_channels},\n"
+        return "aux", (f"{name} (training only)\navg pool, 1x1 conv {c.out_channels}\n"
                        f"fc {module.fc1.out_features}, fc {module.fc2.out_features}")
     if isinstance(conv, nn.Conv2d) or isinstance(module, nn.Conv2d):
         c = conv if isinstance(conv, nn.Conv2d) else module
@@ -132,10 +132,11 @@ _KIND_COLOR = {"conv": 0, "pool": 5, "norm": 7, "inception": 4, "head": 2, "aux"
 
 
 def draw_googlenet(model: nn.Module, *, input_size: int = 224, title: str | None = None) -> Any:
-    """GoogLeNet top to bottom: one box per layer, output sizes on the left, auxiliary heads on the right.
+    """GoogLeNet top to bottom: one box per layer with its output size, auxiliary heads on the right.
 
     Each Inception module's box lists its widths as in the paper's Table 1: ``#1x1 | #3x3 reduce -> #3x3 |
-    #5x5 reduce -> #5x5 | pool proj``.
+    #5x5 reduce -> #5x5 | pool proj``. The drawing is narrow (4.6 inches) and its text 10 pt, so that it stays
+    readable (>= 10 px) on a phone, where the column is about 360 px wide.
 
     Args:
         model: a GoogLeNet (see :func:`googlenet_layout`).
@@ -151,71 +152,78 @@ def draw_googlenet(model: nn.Module, *, input_size: int = 224, title: str | None
     blocks = googlenet_layout(model, input_size)
     main = [b for b in blocks if b.kind != "aux"]
     aux = [b for b in blocks if b.kind == "aux"]
-    row_h = 0.3                                   # inches per row
-    rows = len(main) + 1                          # + the input
-    width, height = style.COLUMN_INCHES, row_h * rows + (0.35 if title else 0.1)
+    fs = style.FONT_SIZE
+    line_h, gap = 0.19, 0.14                      # inches: one text line, the space between boxes
+    heights = [0.12 + line_h * (1 + b.label.count("\n")) for b in main]
+    top = 0.35 if title else 0.05
+    width = 4.6
+    height = top + 0.3 + sum(h + gap for h in heights) + 0.05
     fig = plt.figure(figsize=(width, height))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)                        # inches, top to bottom
     ax.axis("off")
-    top = 0.35 if title else 0.1
     if title:
-        ax.text(width / 2, 0.16, title, ha="center", va="center", fontsize=style.FONT_SIZE, weight="bold")
-    x0, x1 = 1.25, 5.05                           # the main column
-    ax0, ax1 = 5.35, width - 0.05                 # the auxiliary heads
+        ax.text(width / 2, 0.16, title, ha="center", va="center", fontsize=fs + 1, weight="bold")
+    x0, x1 = 0.03, 2.6                            # the main column
+    ax0, ax1 = 2.85, width - 0.03                 # the auxiliary heads
     centre = (x0 + x1) / 2
 
-    def box(xa: float, xb: float, y: float, h: float, text: str, kind: str, name: str) -> None:
+    def box(xa: float, xb: float, y0: float, h: float, text: str, kind: str, name: str) -> None:
         color = style.PALETTE[_KIND_COLOR[kind]]
-        patch = FancyBboxPatch((xa, y - h / 2), xb - xa, h, boxstyle="round,pad=0,rounding_size=0.05",
+        patch = FancyBboxPatch((xa, y0), xb - xa, h, boxstyle="round,pad=0,rounding_size=0.05",
                                fc=color, alpha=0.22, ec=color, lw=1.0)
         patch.set_gid(f"box:{name}")
         ax.add_patch(patch)
-        t = ax.text((xa + xb) / 2, y, text, ha="center", va="center", fontsize=style.SMALL_FONT_SIZE,
-                    color="black", linespacing=1.1)
+        t = ax.text((xa + xb) / 2, y0 + h / 2, text, ha="center", va="center", fontsize=fs, color="black",
+                    linespacing=1.15)
         t.set_gid(f"text:{name}")
 
-    y_of: dict[str, float] = {}
-    y = top + row_h / 2
-    ax.text(x0 - 0.1, y, _shape_text((3, input_size, input_size)), ha="right", va="center",
-            fontsize=style.SMALL_FONT_SIZE, color="#444444")
-    ax.text(centre, y, "input image", ha="center", va="center", fontsize=style.SMALL_FONT_SIZE)
-    for b in main:
-        y_new = y + row_h
-        ax.annotate("", xy=(centre, y_new - row_h * 0.38), xytext=(centre, y + row_h * 0.38 if y_of else y + 0.1),
-                    arrowprops=dict(arrowstyle="-|>", color="#555555", lw=0.8, mutation_scale=7))
-        y = y_new
-        y_of[b.name] = y
-        box(x0, x1, y, row_h * 0.74, b.label, b.kind, b.name)
-        ax.text(x0 - 0.1, y, _shape_text(b.out_shape), ha="right", va="center", fontsize=style.SMALL_FONT_SIZE,
-                color="#444444")
+    def arrow(y_from: float, y_to: float) -> None:
+        ax.annotate("", xy=(centre, y_to), xytext=(centre, y_from),
+                    arrowprops=dict(arrowstyle="-|>", color="#555555", lw=0.8, mutation_scale=7, shrinkA=0,
+                                    shrinkB=0))
+
+    y = top
+    ax.text(centre, y + 0.12, f"input image {_shape_text((3, input_size, input_size))}", ha="center",
+            va="center", fontsize=fs)
+    y += 0.3
+    where: dict[str, tuple[float, float]] = {}
+    for b, h in zip(main, heights):
+        arrow(y - gap - 0.02 if where else y - 0.08, y)
+        first, *rest = b.label.split("\n")
+        box(x0, x1, y, h, "\n".join([f"{first}  \u2192 {_shape_text(b.out_shape)}", *rest]), b.kind, b.name)
+        where[b.name] = (y, h)
+        y += h + gap
     for a in aux:
-        ya = y_of[a.attaches_to] + row_h * 0.5
-        box(ax0, ax1, ya + row_h * 0.5, row_h * 1.55, f"{a.label}\n(training only)", "aux", a.name)
-        ax.annotate("", xy=(ax0, ya + row_h * 0.5), xytext=(x1, y_of[a.attaches_to]),
+        ya, ha = where[a.attaches_to]
+        h = 0.12 + line_h * (1 + a.label.count("\n"))
+        box(ax0, ax1, ya + ha + 0.05, h, a.label, "aux", a.name)
+        ax.annotate("", xy=(ax0 + 0.4, ya + ha + 0.05), xytext=(x1, ya + ha / 2),
                     arrowprops=dict(arrowstyle="-|>", color=style.PALETTE[3], lw=0.9, mutation_scale=7,
-                                    connectionstyle="angle,angleA=0,angleB=90,rad=0"))
+                                    shrinkA=0, shrinkB=0, connectionstyle="angle,angleA=0,angleB=90,rad=0"))
     return fig
 
 
 def draw_module_pair(spec: ModuleSpec) -> Any:
-    """The paper's naive Inception module (Figure 2a) beside the one with 1x1 reductions (Figure 2b).
+    """The paper's naive Inception module (Figure 2a) and the one with 1x1 reductions (Figure 2b), one above the other.
+
+    Stacked rather than side by side so that the drawing stays narrow and its text readable on a phone.
 
     Args:
         spec: the module's widths (e.g. ``cnnlib.analysis.paper_modules()["inception3a"]``).
 
     Returns:
-        A matplotlib ``Figure`` with the two diagrams side by side, boxes drawn to the same scale.
+        A matplotlib ``Figure`` with the two diagrams, boxes and bars drawn to the same scale.
     """
     import matplotlib.pyplot as plt
 
     from ..widgets.inception import draw_module
 
-    fig, axes = plt.subplots(1, 2, figsize=style.figsize(1.0, 0.5))
+    fig, axes = plt.subplots(2, 1, figsize=(4.6, 6.6))
     draw_module(spec, reductions=False, ax=axes[0])
     draw_module(spec, reductions=True, ax=axes[1])
-    axes[0].set_title("naive (Figure 2a)", fontsize=style.FONT_SIZE)
-    axes[1].set_title("with 1x1 reductions (Figure 2b)", fontsize=style.FONT_SIZE)
-    fig.tight_layout(pad=0.3)
+    axes[0].set_title("naive (the paper's Figure 2a)", fontsize=style.FONT_SIZE, weight="bold")
+    axes[1].set_title("with 1x1 reductions (Figure 2b)", fontsize=style.FONT_SIZE, weight="bold")
+    fig.tight_layout(pad=0.3, h_pad=1.0)
     return fig

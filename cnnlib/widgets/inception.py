@@ -51,7 +51,8 @@ def draw_module(spec: ModuleSpec, *, reductions: bool = True, figsize: tuple[flo
     Args:
         spec: the widths.
         reductions: draw the module with 1x1 reductions and pool projection, or the naive one.
-        figsize: matplotlib figure size in inches (default: the column width of :mod:`cnnlib.style`).
+        figsize: matplotlib figure size in inches (default 4.6 x 3: narrow enough that its 10-pt text stays
+            >= 10 px in a phone's column).
         ax: draw into these axes instead of a new figure.
 
     Returns:
@@ -76,14 +77,14 @@ def draw_module(spec: ModuleSpec, *, reductions: bool = True, figsize: tuple[flo
     widest = max(c for b in branches for _, c in b)
 
     if ax is None:
-        fig, ax = plt.subplots(figsize=figsize or style.figsize(0.75, 0.45))
+        fig, ax = plt.subplots(figsize=figsize or (4.6, 3.0))
         own = True
     else:
         fig, own = ax.figure, False
     ax.set_xlim(0, 4)
     ax.set_ylim(-0.35, 3.6)
     ax.axis("off")
-    fs = style.SMALL_FONT_SIZE
+    fs = style.FONT_SIZE
 
     def box(xc: float, y: float, w: float, text: str, color: str, channels: int | None = None) -> None:
         ax.add_patch(FancyBboxPatch((xc - w / 2, y - 0.28), w, 0.56, boxstyle="round,pad=0,rounding_size=0.05",
