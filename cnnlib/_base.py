@@ -5,7 +5,8 @@ Every model in :mod:`cnnlib` validates its input with :func:`check_input` at the
 ``forward_features`` (which ``forward`` calls), so that a wrong input fails with a
 :class:`ValueError` that names the expected shape, e.g.::
 
-    ValueError: expected a batch of shape N x 3 x H x W with H, W >= 32, got (3, 224, 224)
+    ValueError: expected a batch of shape N x 3 x H x W with H, W >= 32,
+    got (3, 224, 224)
 
 instead of a shape error from deep inside the network. The input must also be a tensor of the model's own
 floating-point dtype (uint8 pixels, a float16 batch for a float32 model or a numpy array fail at the door), and

@@ -33,9 +33,11 @@ The cache (documented here because the book's GPU run fills it before the chapte
   weights_only=True)`` and loaded with ``strict=True``) and ``<model>-cifar10.json`` beside it, e.g.::
 
       {"format": 1, "model": "vgg_cifar", "dataset": "CIFAR-10", "quick": false,
-       "device": "NVIDIA H100 80GB HBM3", "epochs": 10, "train_images": 50000, "test_images": 10000,
-       "test_accuracy": 0.938, "train_seconds": 4.1, "date": "2026-11-28T10:00:00+00:00",
-       "torch": "2.14.1", "config": {...the TrainConfig...}, "sha256": "<of the .pt file>"}
+       "device": "NVIDIA H100 80GB HBM3", "epochs": 10,
+       "train_images": 50000, "test_images": 10000,
+       "test_accuracy": 0.938, "train_seconds": 4.1,
+       "date": "2026-11-28T10:00:00+00:00", "torch": "2.14.1",
+       "config": {...the TrainConfig...}, "sha256": "<of the .pt file>"}
 
 * quick mode (``CNNLIB_QUICK=1``, the tests) trains a tiny model (a 512-image subset, 1 epoch) and caches it
   as ``<model>-cifar10-quick.pt``/``.json``; its description says it is a quick-mode test run. Quick mode uses the
@@ -43,7 +45,8 @@ The cache (documented here because the book's GPU run fills it before the chapte
 
 To fill the cache on a GPU machine (what the book's release run does)::
 
-    CNNLIB_CACHE=/path/to/cache python -m cnnlib.pretrained vgg_cifar googlenet_cifar [--half] [--retrain]
+    CNNLIB_CACHE=/path/to/cache python -m cnnlib.pretrained \\
+        vgg_cifar googlenet_cifar [--half] [--retrain]
 
 (``--half`` stores float16 tensors: 4 MB and 11 MB instead of 8 MB and 22 MB; they load into the float32 model
 unchanged in every other respect.)

@@ -8,10 +8,10 @@ text is at least 10 px where the figure is shown. Colours read on white and on t
 Use::
 
     from cnnlib import style
-    style.apply()                          # once per notebook (cnnlib.notebook.setup does it)
+    style.apply()                       # once per notebook (notebook.setup does it)
     fig, ax = plt.subplots(figsize=style.figsize(1.0, 0.45))
-    style.legend_outside(ax)               # the legend beside the axes, never over the data
-    assert not style.small_texts(fig)      # every text >= 10 px where the book shows it
+    style.legend_outside(ax)            # the legend beside the axes, off the data
+    assert not style.small_texts(fig)   # every text >= 10 px as the book shows it
 
 A figure wider than the column is shown scaled down to it, and its text with it: :func:`small_texts` takes that
 into account. On a 390-px phone the column is about half as wide as on a laptop, so a column-wide figure's text

@@ -2,8 +2,10 @@
 
 ::
 
-    python -m cnnlib.train --model vgg_cifar --data cifar10 --epochs 10 --out runs/vgg
-    torchrun --standalone --nproc_per_node=2 -m cnnlib.train --model vgg_cifar --data PATH --out runs/ddp
+    python -m cnnlib.train --model vgg_cifar --data cifar10 --epochs 10 \\
+        --out runs/vgg
+    torchrun --standalone --nproc_per_node=2 -m cnnlib.train \\
+        --model vgg_cifar --data PATH --out runs/ddp
 
 Under ``torchrun`` every process trains on its shard (NCCL on GPUs, gloo on CPUs) and only rank 0 writes files.
 Bad input stops with one line on stderr and exit status 2, before any data is loaded; a diverged run with exit

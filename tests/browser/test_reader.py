@@ -54,10 +54,6 @@ CONTENT_KNOWN: dict[tuple[str, str], str] = {
     **{("choices", f"chapters/{c}"): _OLD_OUTPUTS + "single-option controls (static=[one value]) drawn as selects"
        for c in ("03_inception", "05_feature_maps")},
     ("solutions", "chapters/04_training"): "chapter content (issue 16): no Exercises section at the chapter's end",
-    ("column", "api"): (
-        "library content: code examples in cnnlib's docstrings (rendered on the API page) are wider than the "
-        "column; wrap them at about 85 characters in cnnlib/"
-    ),
 }
 
 
