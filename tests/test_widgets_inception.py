@@ -216,3 +216,5 @@ def test_branch_viewer_takes_its_weights_from_load_pretrained(monkeypatch):
                        static_modules=("inception3a",))
     assert calls == [("googlenet", {"prefer": "imagenet", "allow_random": True, "train_if_missing": False})]
     assert "random, as labelled" in ex.current_html and "resized and cropped to 32 × 32 px" in ex.current_html
+    # random weights: the heading itself says the statistics mean nothing (issue 15)
+    assert "random weights, so the maps and branch shares say nothing" in ex.title

@@ -227,7 +227,7 @@ def branch_viewer(
         static_modules: modules pre-rendered for the static book (with every image).
         channels: maps shown per module (a quarter per branch: by default the four strongest); at least 4.
         input_size: side of the square input; default the weights' (or the model's ``pretrained_cfg``).
-        title: heading of the explorer.
+        title: heading of the explorer; with random weights it says that the view means nothing.
 
     Returns:
         The :class:`~cnnlib.widgets.feature_maps.FeatureMapExplorer`.
@@ -249,6 +249,8 @@ def branch_viewer(
     if missing or not modules:
         raise ValueError(f"unknown Inception modules {missing or list(modules)}; a GoogLeNet has {list(MODULE_NAMES)}")
     first = static_modules[0] if static_modules else modules[0]
+    if getattr(weights, "source", None) == "random":  # say it where the maps are shown, not only in the text
+        title = f"{title}: random weights, so the maps and branch shares say nothing about what a network learns"
     return feature_map_explorer(
         model, list(images), weights=weights, layer=first, layers=list(modules), filters=False, channels=channels,
         static_layers=list(static_modules), input_size=input_size, title=title,
