@@ -48,11 +48,11 @@ CONTENT_KNOWN: dict[tuple[str, str], str] = {
     # tests/browser/test_figures_and_exercises.py: chapters whose committed outputs predate cnnlib.style's 2x
     # figures and the explorers' stacked views (re-executing the chapter fixes these), and chapter content.
     **{("sharpness", f"chapters/{c}"): _OLD_OUTPUTS + "figures drawn at 1x (dpi 64-90), blurred on HiDPI screens"
-       for c in ("01_cost", "02_vgg", "03_inception", "04_training", "05_feature_maps")},
+       for c in ("01_cost", "02_vgg", "04_training", "05_feature_maps")},
     **{("stable height", f"chapters/{c}"): _OLD_OUTPUTS + "explorer views swapped with display:none, the box jumps"
-       for c in ("01_cost", "03_inception", "04_training", "05_feature_maps")},
+       for c in ("01_cost", "04_training", "05_feature_maps")},
     **{("choices", f"chapters/{c}"): _OLD_OUTPUTS + "single-option controls (static=[one value]) drawn as selects"
-       for c in ("03_inception", "05_feature_maps")},
+       for c in ("05_feature_maps",)},
     ("solutions", "chapters/04_training"): "chapter content (issue 16): no Exercises section at the chapter's end",
 }
 
