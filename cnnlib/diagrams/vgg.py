@@ -175,6 +175,7 @@ def draw_columns(columns: Sequence[Column], *, input_size: int = 224, ax: Any = 
     if ax is None:
         width = style.COLUMN_INCHES
         fig, ax = plt.subplots(figsize=(width, 0.19 * (rows + 1)))
+        fig.subplots_adjust(left=0.005, right=0.995, bottom=0.005, top=0.995)  # the drawing takes the column
     else:
         fig = ax.figure
     ax.set_xlim(0, len(columns))
