@@ -206,7 +206,8 @@ def figure_to_html(fig: Any, *, dpi: float | None = None, scale: int = 2, alt: s
 
     The PNG holds ``scale`` image pixels per CSS pixel, and the ``<img>`` declares its size in CSS pixels (half
     the PNG's at the default 2x), so text keeps the size it was drawn at and stays sharp. It is never wider than
-    its box (``max-width:100%``, height following).
+    its box (``max-width:100%``, height following). It is stored with a palette of 256 colours, which keeps
+    pages of pre-rendered views light.
 
     Args:
         fig: a matplotlib ``Figure``.
@@ -225,13 +226,29 @@ def figure_to_html(fig: Any, *, dpi: float | None = None, scale: int = 2, alt: s
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi * scale, bbox_inches="tight")
     plt.close(fig)
-    png = buf.getvalue()
+    png = _palette_png(buf.getvalue())
     width, height = _png_size(png)
     data = base64.b64encode(png).decode("ascii")
     return (
         f'<img alt="{_html.escape(alt)}" width="{round(width / scale)}" height="{round(height / scale)}" '
         f'style="max-width:100%;height:auto" src="data:image/png;base64,{data}"/>'
     )
+
+
+def _palette_png(png: bytes) -> bytes:
+    """The PNG with at most 256 colours (transparency kept): a figure's flat colours and anti-aliased edges need no
+    more, and an explorer pre-renders dozens of them at 2x; it is about a third of the size (and smaller than the
+    same figure at 1x in full colour)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    if image.mode == "RGBA" and image.getchannel("A").getextrema()[0] == 255:
+        image = image.convert("RGB")
+    elif image.mode not in ("RGB", "RGBA"):
+        return png
+    out = io.BytesIO()
+    image.quantize(256, method=Image.Quantize.FASTOCTREE).save(out, format="PNG")
+    return out.getvalue()
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
