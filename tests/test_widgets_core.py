@@ -208,6 +208,7 @@ def test_figures_are_stored_at_twice_the_size_they_declare():
     png = Image.open(io.BytesIO(base64.b64decode(re.search(r'base64,([^"]+)"', html).group(1))))
     width, height = (int(re.search(rf'{k}="(\d+)"', html).group(1)) for k in ("width", "height"))
     assert png.size == (2 * width, 2 * height)
+    assert png.mode == "P"  # a palette of at most 256 colours keeps pages of pre-rendered views light
     pad = 2 * matplotlib.rcParams["savefig.pad_inches"]  # bbox "tight" keeps the figure and adds its padding
     assert abs(width - (3.0 + pad) * 80) <= 1 and abs(height - (1.5 + pad) * 80) <= 1  # 80 CSS px per inch
     assert "max-width:100%" in html and "height:auto" in html
