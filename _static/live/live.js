@@ -453,7 +453,7 @@
       const n = h * w;
       this.big.replaceChildren(mapCanvas(t.data, this.channel * n, h, w, cfg.maps_lut));
       this.root.querySelector(".sb-live-bigcap").textContent =
-        "channel " + this.channel + " of " + this.layer + " (" + h + " × " + w + ")";
+        "channel " + this.channel + " of " + this.layer + ", " + h + " × " + w;
       this.grid.replaceChildren(...ranked.slice(0, TOP).map((c) => {
         const b = el("button", {type: "button", class: "sb-live-tile" + (c === this.channel ? " sb-live-on" : ""),
           title: "channel " + c + ", mean " + means[c].toFixed(3), "data-channel": String(c)},
@@ -488,14 +488,14 @@
         this.cam.replaceChildren(el("figure", {class: "sb-live-fig"}, cropCanvas(up, big),
           el("figcaption", {text: "the input"})),
           el("figure", {class: "sb-live-fig"}, camCanvas(outputs.cam, k, up, big, cfg.cam_lut),
-            el("figcaption", {text: "where “" + meta.classes[k] + "” is seen (" + outputs.cam.dims[2] + " × " + outputs.cam.dims[3] + " map)"})));
+            el("figcaption", {text: "where “" + meta.classes[k] + "” is seen, " + outputs.cam.dims[2] + " × " + outputs.cam.dims[3]})));
       } else {
         this.cam.replaceChildren(el("p", {class: "sb-live-note", text:
           "This network's head (a max-pool and a linear layer) has no class activation map; GoogLeNet's global " +
           "average pooling has one: pick GoogLeNet in “network”."}));
       }
-      this.status.textContent = this.model + " on " + this.imageLabel + ": prepared in " + r.prepMs.toFixed(0) +
-        " ms, run in " + r.runMs.toFixed(0) + " ms, in this page (nothing was uploaded).";
+      this.status.textContent = this.model + " on " + this.imageLabel + ": " + r.prepMs.toFixed(0) +
+        " ms to prepare, " + r.runMs.toFixed(0) + " ms to run, in this page.";
     }
   }
 
