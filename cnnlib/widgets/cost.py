@@ -80,7 +80,7 @@ _CSS = (
     ".cnnlib-cost table{border-collapse:collapse;font-size:12px;color:var(--pst-color-text-base,#222)}"
     ".cnnlib-cost td,.cnnlib-cost th{padding:2px 8px;text-align:left}"
     ".cnnlib-cost code{color:var(--pst-color-inline-code,#7a1f6e);background:transparent;border:0;padding:0}"
-    ".cnnlib-cost .b{min-width:150px}"
+    ".cnnlib-cost .b{min-width:110px}"  # three bar columns that fit the book's column
     ".cnnlib-cost .b div{position:relative;height:16px;background:var(--pst-color-surface,#eeeeee)}"
     ".cnnlib-cost .b i{position:absolute;left:0;top:0;bottom:0}"
     ".cnnlib-cost .b span{position:relative;padding-left:3px;font-size:11px}"

@@ -44,7 +44,7 @@ CONTENT_KNOWN: dict[tuple[str, str], str] = {
     **{("column", f"chapters/{c}"): _WIDE_CHAPTER
        for c in ("01_cost", "02_vgg", "04_training", "05_feature_maps")},
     **{("bookkeeping", f"chapters/{c}"): _BOOKKEEPING
-       for c in ("01_cost", "02_vgg", "04_training", "05_feature_maps")},
+       for c in ("04_training", "05_feature_maps")},
     # tests/browser/test_figures_and_exercises.py: chapters whose committed outputs predate cnnlib.style's 2x
     # figures and the explorers' stacked views (re-executing the chapter fixes these), and chapter content.
     **{("sharpness", f"chapters/{c}"): _OLD_OUTPUTS + "figures drawn at 1x (dpi 64-90), blurred on HiDPI screens"
