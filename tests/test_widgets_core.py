@@ -211,7 +211,7 @@ def test_figures_are_stored_at_twice_the_size_they_declare():
     assert png.mode == "P"  # a palette of at most 256 colours keeps pages of pre-rendered views light
     pad = 2 * matplotlib.rcParams["savefig.pad_inches"]  # bbox "tight" keeps the figure and adds its padding
     assert abs(width - (3.0 + pad) * 80) <= 1 and abs(height - (1.5 + pad) * 80) <= 1  # 80 CSS px per inch
-    assert "max-width:100%" in html and "height:auto" in html
+    assert "max-width:100%" in html and "height:auto" in html and html.startswith('<img class="cnnlib-figure"')
 
     fig = Figure(figsize=(2.0, 1.0))
     fig.add_axes((0, 0, 1, 1)).axis("off")

@@ -230,7 +230,8 @@ def figure_to_html(fig: Any, *, dpi: float | None = None, scale: int = 2, alt: s
     width, height = _png_size(png)
     data = base64.b64encode(png).decode("ascii")
     return (
-        f'<img alt="{_html.escape(alt)}" width="{round(width / scale)}" height="{round(height / scale)}" '
+        f'<img class="cnnlib-figure" alt="{_html.escape(alt)}" width="{round(width / scale)}" '
+        f'height="{round(height / scale)}" '
         f'style="max-width:100%;height:auto" src="data:image/png;base64,{data}"/>'
     )
 

@@ -43,7 +43,8 @@ def _with_explorers(rel: Path) -> bool:
 
 
 def _with_figures(rel: Path) -> bool:
-    return 'class="bd-article"' in _html(rel) and ("_images/" in _html(rel) or 'alt="figure"' in _html(rel))
+    html = _html(rel)
+    return 'class="bd-article"' in html and any(s in html for s in ("_images/", "cnnlib-figure", 'alt="figure"'))
 
 
 # ----------------------------------------------------------------------------------------------- exercises
@@ -110,14 +111,14 @@ def test_exercise_check_sees_what_it_should(open_page: Any) -> None:
 
 # ----------------------------------------------------------------------------------------------- figures
 # Figures: images written by the notebooks (myst-nb copies them to _images/) and the explorers' figures
-# (cnnlib.widgets.figure_to_html, alt "figure"). Maps and photos drawn with hard pixel edges on purpose
+# (cnnlib.widgets.figure_to_html: class cnnlib-figure; alt "figure" in outputs written before it had the class). Maps and photos drawn with hard pixel edges on purpose
 # (image-rendering: pixelated) are data, not figures, and are left out.
 _SHARPNESS_JS = """
 ([minScale, minPx]) => {
   const bad = []; let checked = 0;
   for (const img of document.querySelectorAll('.bd-article img')) {
     const src = img.getAttribute('src') || '';
-    if (!(src.includes('_images/') || img.alt === 'figure')) continue;
+    if (!(src.includes('_images/') || img.classList.contains('cnnlib-figure') || img.alt === 'figure')) continue;
     if (/\\.svg($|\\?)|^data:image\\/svg/.test(src)) continue;
     if (['pixelated', 'crisp-edges'].includes(getComputedStyle(img).imageRendering)) continue;
     const w = img.getBoundingClientRect().width;
