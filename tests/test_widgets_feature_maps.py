@@ -160,6 +160,9 @@ def test_controls_change_the_view_without_new_forward_passes(cifar_model):
     assert ex.current_html != before
     ex.set(layer=FILTERS)
     assert "The 24 filters of the first convolution" in ex.current_html and "2 × 2 × 3" in ex.current_html
+    # vgg_cifar's first layer is the frozen patch-whitening: the menu and the view say it is not learned
+    assert cifar_model.features[0].weight.requires_grad is False
+    assert "fixed, not learned" in ex.current_html
     assert len(re.findall(r'title="filter \d+"', ex.current_html)) == 24
     assert ex.cache.forward_count == 1  # every change above reused the one forward pass
 
@@ -343,3 +346,9 @@ def test_one_public_load_image():
     import cnnlib.widgets.inception as inc
 
     assert not hasattr(inc, "load_image") and "load_image" not in fm.__all__
+
+
+def test_learned_first_layer_is_not_called_fixed(small_googlenet):
+    ex = make(small_googlenet, layer=FILTERS)
+    assert "The " in ex.current_html and "filters of the first convolution" in ex.current_html
+    assert "fixed, not learned" not in ex.current_html

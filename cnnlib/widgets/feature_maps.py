@@ -146,7 +146,10 @@ class FeatureMapExplorer(Explorer):
         self.last_render_seconds = 0.0
 
         max_chs = max(s.num_chs for s in specs)
-        layer_options = ([("first-layer filters", FILTERS)] if filters else []) + [(s.label, s.module) for s in specs]
+        # A first layer that is not learned (vgg_cifar's patch-whitening filters) is labelled as such.
+        fixed = not self._conv.weight.requires_grad
+        filters_label = "first-layer filters (fixed, not learned)" if fixed else "first-layer filters"
+        layer_options = ([(filters_label, FILTERS)] if filters else []) + [(s.label, s.module) for s in specs]
         controls = {
             "image": Choice("image", [(n, n) for n in names] + [("your upload", UPLOAD)], value=names[0],
                             static=list(static_images or names[:3])),
@@ -229,7 +232,9 @@ class FeatureMapExplorer(Explorer):
         text = (
             f"<p style='{_NOTE}'>The {weight.shape[0]} filters of the first convolution "
             f"(<code>{_html.escape(self._conv_name)}</code>, {k} × {k} × 3), shown as RGB colour patches, {note}. "
-            "Grey is zero weight; a coloured patch matches image patches of that colour and pattern.</p>"
+            "Grey is zero weight; a coloured patch matches image patches of that colour and pattern."
+            + (" These filters are fixed, not learned (set from the data before training, e.g. patch whitening)."
+               if not self._conv.weight.requires_grad else "") + "</p>"
         )
         return text + grid(tiles, 16)
 
