@@ -170,7 +170,7 @@ class VGGCifar(nn.Module):
     @property
     def whitening_bias(self) -> nn.Parameter:
         """The bias of the patch-whitening layer (its weights stay frozen; airbench trains this bias for the first
-        3 epochs only: :attr:`cnnlib.train.TrainConfig.whiten_bias_epochs`)."""
+        3 epochs only: ``TrainConfig.whiten_bias_epochs`` in :mod:`cnnlib.train`)."""
         return self.features[0].bias
 
     @torch.no_grad()

@@ -3,7 +3,7 @@
 Szegedy et al., *Going Deeper with Convolutions*, 2014 (arXiv:1409.4842), Figure 3 and Table 1. Nothing here is
 typed: :func:`googlenet_layout` runs the model once (shapes only, on the ``meta`` device, in training mode so that
 the auxiliary heads run too) and records which top-level layers run, in which order, with which output shape;
-the widths of each Inception module are read from its layers (:func:`cnnlib.analysis.inception.spec_of`). The
+the widths of each Inception module are read from its layers (``cnnlib.analysis.inception.spec_of``). The
 auxiliary heads attach after the layer that ran just before them. :func:`draw_googlenet` draws that layout;
 :func:`draw_module_pair` draws the paper's naive Inception module (Figure 2a) beside the one with 1x1 reductions
 (Figure 2b), with :func:`cnnlib.widgets.inception.draw_module`.

@@ -28,7 +28,7 @@ def lr_factor(step: int, total_steps: int, *, warmup: float, start: float, end: 
 
 
 #: The name of the parameter group that holds the whitening layer's bias (its learning rate drops to 0 after
-#: :attr:`TrainConfig.whiten_bias_epochs`; see :func:`group_lr_factor`).
+#: ``TrainConfig.whiten_bias_epochs``; see :func:`group_lr_factor`).
 WHITENING_BIAS = "whitening_bias"
 
 
