@@ -93,12 +93,14 @@ class NotebookContext:
     started: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
 
     def describe(self) -> str:
-        """One line saying what produced this run: device, torch version, date."""
+        """What produced this run: device, torch version, date; wrapped at 80 characters (the book's column)."""
+        import textwrap
+
         mode = " in quick mode" if self.quick else ""
         when = self.started.strftime("%Y-%m-%d %H:%M UTC")
-        return (
+        return textwrap.fill(
             f"Run on {device_name(self.device)} with torch {torch.__version__}{mode}, "
-            f"started {when} ({self.host})."
+            f"started {when} ({self.host}).", 80
         )
 
     def elapsed(self) -> float:
