@@ -29,30 +29,9 @@ WIDE_OK = ".tag_wide-table, .wide-table"
 # Reference pages, where `glue(` names the documented function cnnlib.notebook.glue.
 REFERENCE_PAGES = {"api.html", "genindex.html", "py-modindex.html", "search.html"}
 
-# Content, not the site, that fails a check today (issue 16: the chapters are being reworked by their authors).
-# Key: (check, page without .html). Strict: when the content is fixed the test fails until the entry is removed.
-_WIDE_CHAPTER = (
-    "chapter content (issue 16): code cells and printed outputs wider than the column (the colab set-up cell, "
-    "imports, long comments, ASCII tables, torchinfo trees); shorten them or hide them in the chapter"
-)
-_BOOKKEEPING = (
-    "chapter content (issue 16): visible glue(...) calls and # NBVAL_CHECK_OUTPUT markers; tag those cells "
-    "remove-input / remove-cell in the chapter"
-)
-_OLD_OUTPUTS = "chapter outputs from before cnnlib.style / the stacked explorer views (issue 16; re-run it): "
-CONTENT_KNOWN: dict[tuple[str, str], str] = {
-    **{("column", f"chapters/{c}"): _WIDE_CHAPTER
-       for c in ("01_cost", "02_vgg", "04_training")},
-    **{("bookkeeping", f"chapters/{c}"): _BOOKKEEPING
-       for c in ("04_training",)},
-    # tests/browser/test_figures_and_exercises.py: chapters whose committed outputs predate cnnlib.style's 2x
-    # figures and the explorers' stacked views (re-executing the chapter fixes these), and chapter content.
-    **{("sharpness", f"chapters/{c}"): _OLD_OUTPUTS + "figures drawn at 1x (dpi 64-90), blurred on HiDPI screens"
-       for c in ("04_training",)},
-    **{("stable height", f"chapters/{c}"): _OLD_OUTPUTS + "explorer views swapped with display:none, the box jumps"
-       for c in ("04_training",)},
-    ("solutions", "chapters/04_training"): "chapter content (issue 16): no Exercises section at the chapter's end",
-}
+# Content, not the site, known to fail a check: key (check, page without .html), value the reason. Strict: when the
+# content is fixed the test fails until the entry is removed. Empty since every chapter passes (issue 16).
+CONTENT_KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _id(p: Any) -> str:
