@@ -241,7 +241,7 @@ def _fit(model: nn.Module, train: CIFAR10Tensors, test: CIFAR10Tensors | None, c
         test_acc=test_acc, test_loss=test_loss, test_images=test_images,
         train_loss=final["train_loss"], train_acc=final["train_acc"], train_seconds=state.train_seconds,
         images_per_second=total_images / state.train_seconds if state.train_seconds > 0 else math.nan,
-        epochs=cfg.epochs, steps=state.step, device=_device_name(dev), amp=settings.amp, world_size=world,
+        epochs=cfg.epochs, steps=state.step, device=_base.device_name(dev), amp=settings.amp, world_size=world,
         params=count_parameters(model), channels_last=settings.channels_last, settings=settings.reason,
         history=history, config=cfg,
     )
@@ -364,7 +364,3 @@ def _dist_info() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def _device_name(device: torch.device) -> str:
-    return _base.device_name(device)
