@@ -31,6 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from cnnlib._base import device_name  # noqa: E402
 from cnnlib.data import CIFAR10Tensors, default_cifar10_source, load_cifar10  # noqa: E402
 from cnnlib.registry import create_model  # noqa: E402
 from cnnlib.train import fit, recipe, resolve_device, scaled_lr  # noqa: E402
@@ -61,19 +62,34 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--min-runs", type=int, default=1, help="runs per row made even past the budget")
     p.add_argument("--quick", action="store_true", help="CPU smoke test: 8,000/2,000 images, 1 epoch, 1 run")
     p.add_argument("--label", default="", help="free text stored in the row (e.g. an ablation name)")
+    p.add_argument("--tta", type=int, default=None, choices=[0, 1, 2], help="default: the recipe's")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     return p.parse_args(argv)
 
 
-def _write_rows(path: Path, rows: list[dict]) -> None:
+def _write_rows(path: Path, mine: list[dict]) -> None:
+    """Put this process's rows into ``path``, keeping every other row: several processes can share one file.
+
+    The file is re-read under an exclusive lock, this process's rows (known by their ``id``) are replaced, and
+    the result is written atomically.
+    """
+    import fcntl
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(rows, indent=2) + "\n")
-    os.replace(tmp, path)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ids = {r["id"] for r in mine}
+        others = [r for r in (json.loads(path.read_text()) if path.is_file() else []) if r.get("id") not in ids]
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(others + mine, indent=2) + "\n")
+        os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = _parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.train_subset = args.train_subset or 8000
         args.test_subset = args.test_subset or 2000
@@ -90,7 +106,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     test = load_cifar10(source, train=False, subset=args.test_subset)
     load_seconds = time.perf_counter() - t0
 
-    overrides = {k: v for k, v in {"batch_size": args.batch_size, "lr": args.lr}.items() if v is not None}
+    overrides = {k: v for k, v in {"batch_size": args.batch_size, "lr": args.lr, "tta": args.tta}.items()
+                 if v is not None}
     if args.batch_size is not None and args.lr is None:  # linear scaling rule, as the CLI of cnnlib.train
         overrides["lr"] = scaled_lr(args.model, args.batch_size)
     base = recipe(args.model, compile=use_compile, progress=False, eval_every=0, **overrides)
@@ -123,16 +140,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         warmup_seconds = time.perf_counter() - t0
 
     out = Path(args.out)
-    rows = json.loads(out.read_text()) if out.is_file() else []
     started = time.perf_counter()
     done: list[dict] = []
     for epochs in epoch_list:
         config = base.replace(epochs=epochs)
         row: dict = {
+            "id": f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}-{epochs}",
             "model": args.model,
             "model_kw": model_kw,
             "label": args.label,
-            "device": _device_name(device),
+            "device": device_name(device),
             "test_acc": None,
             "train_seconds": None,
             "epochs": epochs,
@@ -141,6 +158,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "python": platform.python_version(),
             "batch_size": config.batch_size,
             "lr": config.lr,
+            "tta": config.tta,
             "compile": use_compile,
             "warmup_seconds": warmup_seconds,
             "compile_error": compile_error,
@@ -152,6 +170,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "accs": [],
             "seconds": [],
             "epoch_seconds_first_run": None,
+            "history_first_run": None,
         }
         for i in range(args.runs):
             if time.perf_counter() - started > args.budget_seconds and i >= min(args.min_runs, args.runs):
@@ -166,6 +185,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             row["amp"] = result.amp
             if row["epoch_seconds_first_run"] is None:
                 row["epoch_seconds_first_run"] = [round(r["epoch_seconds"], 4) for r in result.history]
+                row["history_first_run"] = [{k: r[k] for k in ("epoch", "train_loss", "train_acc") if k in r}
+                                            for r in result.history]
             accs, secs = row["accs"], row["seconds"]
             row.update(
                 runs=len(accs),
@@ -179,7 +200,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 images_per_second=result.images_per_second,
                 params=result.params,
             )
-            _write_rows(out, rows + done + [row])  # after every run: a timeout still leaves the runs done
+            _write_rows(out, done + [row])  # after every run: a timeout still leaves the runs done
             print(f"[{args.model} {epochs} epochs, run {i + 1}/{args.runs}, seed {seed}] test acc "
                   f"{100 * result.test_acc:.2f}%  train {result.train_seconds:.2f} s "
                   f"({result.images_per_second:.0f} img/s)", flush=True)
@@ -190,12 +211,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
                   f"{row['train_seconds']:.2f} s mean over {row['runs']} runs on {row['device']}; warm-up "
                   f"{'-' if warmup_seconds is None else round(warmup_seconds, 1)} s", flush=True)
     return done
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 if __name__ == "__main__":

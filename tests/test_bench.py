@@ -24,3 +24,21 @@ def test_cpu_precision_bench_runs_in_quick_mode():
                           "vgg_cifar"], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.count("images/s") == 4 and "<- amp/channels_last auto" in out.stdout, out.stdout
+
+
+def test_time_to_accuracy_rows_of_other_processes_survive_a_write(tmp_path):
+    # bench/googlenet_tuning.sh runs two time_to_accuracy.py processes on one results file: each write re-reads the
+    # file and replaces only the writer's own rows (by id), so neither process drops the other's rows
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tta", REPO / "bench" / "time_to_accuracy.py")
+    tta = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tta)
+    out = tmp_path / "rows.json"
+    out.write_text('[{"label": "committed earlier, no id"}]')
+    tta._write_rows(out, [{"id": "a", "runs": 1}])
+    tta._write_rows(out, [{"id": "b", "runs": 1}])
+    tta._write_rows(out, [{"id": "a", "runs": 2}])  # process a's row after its second run
+    rows = __import__("json").loads(out.read_text())
+    assert [r.get("id") for r in rows] == [None, "b", "a"] and rows[2]["runs"] == 2
+    assert not list(tmp_path.glob("*.tmp"))
