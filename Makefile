@@ -20,7 +20,12 @@ ifneq ($(CIFAR10),)
 export CNNLIB_CIFAR10 := $(CIFAR10)
 endif
 
-NBVAL := CNNLIB_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q -p no:cacheprovider chapters/
+# pytest-xdist workers: the unit tests and the chapters use the CPU, two at a time; the browser tests mostly wait for
+# Chromium, three at a time (`make test WORKERS=0` runs everything in one process).
+WORKERS ?= 2
+BROWSER_WORKERS ?= $(if $(filter 0,$(WORKERS)),0,3)
+NBVAL := CNNLIB_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q -p no:cacheprovider \
+	-n $(WORKERS) --dist loadscope chapters/
 
 .PHONY: help book test venv assets html unit nbval nbval-w7 browser w7 chromium sync clean
 
@@ -69,7 +74,7 @@ sync: venv
 
 # ------------------------------------------------------------------------------------------------ the tests
 unit: venv
-	$(PY) -m pytest tests --ignore=tests/browser -q
+	$(PY) -m pytest tests --ignore=tests/browser -q -n $(WORKERS)
 
 nbval: venv
 ifeq ($(CHAPTERS),)
@@ -87,7 +92,7 @@ else
 endif
 
 browser: venv chromium
-	CNNLIB_BROWSER_TESTS=required $(PY) -m pytest tests/browser -q
+	CNNLIB_BROWSER_TESTS=required $(PY) -m pytest tests/browser -q -n $(BROWSER_WORKERS)
 
 # Everything, in order; stops at the first failure.
 test: venv assets w7 chromium
