@@ -35,6 +35,7 @@ from cnnlib._base import device_name  # noqa: E402
 from cnnlib.data import CIFAR10Tensors, default_cifar10_source, load_cifar10  # noqa: E402
 from cnnlib.registry import create_model  # noqa: E402
 from cnnlib.train import fit, recipe, resolve_device, scaled_lr  # noqa: E402
+from cnnlib.train.files import atomic_write_json  # noqa: E402
 
 DEFAULT_OUT = REPO / "bench" / "results" / "time_to_accuracy.json"
 
@@ -72,7 +73,7 @@ def _write_rows(path: Path, mine: list[dict]) -> None:
     """Put this process's rows into ``path``, keeping every other row: several processes can share one file.
 
     The file is re-read under an exclusive lock, this process's rows (known by their ``id``) are replaced, and
-    the result is written atomically.
+    the result is written with cnnlib's :func:`~cnnlib.train.files.atomic_write_json`.
     """
     import fcntl
 
@@ -81,9 +82,7 @@ def _write_rows(path: Path, mine: list[dict]) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         ids = {r["id"] for r in mine}
         others = [r for r in (json.loads(path.read_text()) if path.is_file() else []) if r.get("id") not in ids]
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(others + mine, indent=2) + "\n")
-        os.replace(tmp, path)
+        atomic_write_json(path, others + mine)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
