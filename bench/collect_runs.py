@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cnnlib.shipped import train_command  # noqa: E402
+from cnnlib.train.files import atomic_write_json  # noqa: E402
 
 DEFAULT_OUT = REPO / "bench" / "results" / "cpu_runs.json"
 _KEEP = ("model", "model_kw", "seed", "test_acc", "test_loss", "train_loss", "train_acc", "train_seconds",
@@ -60,9 +60,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"{r['run']}: {100 * r['test_acc']:.2f}% in {r['train_seconds']:.0f} s "
               f"({r['images_per_second']:.0f} images/s) on {r['device']}{'' if r in added else ' (already there)'}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(rows + added, indent=1) + "\n")
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, rows + added)
     return added
 
 

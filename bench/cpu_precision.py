@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 from cnnlib._base import device_name  # noqa: E402
 from cnnlib.registry import create_model  # noqa: E402
 from cnnlib.train import auto_settings, cpu_bf16_support  # noqa: E402
+from cnnlib.train.files import atomic_write_json  # noqa: E402
 
 DEFAULT_OUT = REPO / "bench" / "results" / "cpu_precision.json"
 SETTINGS = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
@@ -115,9 +116,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if not args.quick:
         out = Path(args.out)
         old = json.loads(out.read_text()) if out.exists() else []
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(old + rows, indent=1) + "\n")
-        tmp.replace(out)
+        atomic_write_json(out, old + rows)
         print(f"appended {len(rows)} rows to {out}")
     return rows
 

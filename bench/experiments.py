@@ -47,6 +47,7 @@ from cnnlib.analysis import count_macs  # noqa: E402
 from cnnlib.cifar import googlenet_cifar, kernel_study_net  # noqa: E402
 from cnnlib.data import CIFAR10Tensors, DeviceLoader, default_cifar10_source, load_cifar10  # noqa: E402
 from cnnlib.train import auto_settings, evaluate, lr_factor, recipe  # noqa: E402
+from cnnlib.train.files import atomic_write_json  # noqa: E402
 from cnnlib.vgg import VGG_CONFIGS, make_vgg_layers  # noqa: E402
 
 DEFAULT_OUT = REPO / "bench" / "results" / "experiments.json"
@@ -263,9 +264,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if not args.quick:  # after each experiment: an interruption keeps what is done
             out = Path(args.out)
             old = json.loads(out.read_text()) if out.exists() else []
-            tmp = out.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(old + new) + "\n")
-            os.replace(tmp, out)
+            atomic_write_json(out, old + new)
     return rows
 
 

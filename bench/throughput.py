@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import platform
 import sys
 import time
@@ -34,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from cnnlib.registry import create_model  # noqa: E402
 from cnnlib.train import amp_dtype, count_parameters, resolve_device  # noqa: E402
+from cnnlib.train.files import atomic_write_json  # noqa: E402
 
 DEFAULT_OUT = REPO / "bench" / "results" / "throughput.json"
 
@@ -149,9 +149,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(rows + new, indent=2) + "\n")
-            os.replace(tmp, out)
+            atomic_write_json(out, rows + new)
     return new
 
 
