@@ -74,7 +74,7 @@ sync: venv
 
 # ------------------------------------------------------------------------------------------------ the tests
 unit: venv
-	$(PY) -m pytest tests --ignore=tests/browser -q -n $(WORKERS)
+	$(PY) -m pytest tests --ignore=tests/browser -q -n $(WORKERS) --durations=8
 
 nbval: venv
 ifeq ($(CHAPTERS),)
@@ -92,7 +92,7 @@ else
 endif
 
 browser: venv chromium
-	CNNLIB_BROWSER_TESTS=required $(PY) -m pytest tests/browser -q -n $(BROWSER_WORKERS)
+	CNNLIB_BROWSER_TESTS=required $(PY) -m pytest tests/browser -q -n $(BROWSER_WORKERS) --durations=8
 
 # Everything, in order; stops at the first failure.
 test: venv assets w7 chromium
