@@ -98,8 +98,11 @@ def test_phone_reader_reaches_every_chapter_from_the_drawer(open_page: Any) -> N
         drawer.wait_for(state="visible", timeout=3_000)
         link = _chapter_links(drawer)[chapter]
         link.scroll_into_view_if_needed()
+        start = page.url
         link.click()
-        page.wait_for_load_state("load")
+        # The tap's navigation is what is tested; that each chapter then loads without errors is
+        # test_site's (waiting here for every heavy chapter to load took most of this test's time).
+        page.wait_for_url(lambda url, start=start: url != start, wait_until="commit")
         assert page.url.endswith(chapter + ".html"), f"tapping {chapter} in the drawer opened {page.url}"
         assert not visit.problems(), "; ".join(visit.problems())
         page.context.close()
