@@ -265,7 +265,7 @@ def test_bibliography_is_author_year_and_linked(open_page: Any) -> None:
         )
     # Each citation in the text reads exactly as the label of the entry it points to. The citations are static
     # links that no script changes, so they are read from the built pages (loading every chapter in the browser
-    # took most of a minute).
+    # was most of this test's time).
     by_id = {e["id"]: e["label"].strip("[]") for e in entries}
     n_cites = 0
     for chapter in [p for p in PAGES if str(p).startswith("chapters/")] + [Path("intro.html")]:
