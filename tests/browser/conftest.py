@@ -42,6 +42,11 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def site_html(rel: Path | str) -> str:
+    """The built page ``rel`` (relative to the site) as text, as the server sends it, before any script runs."""
+    return (SITE / rel).read_text(encoding="utf-8")
+
+
 def site_pages() -> list[Path]:
     """Every HTML page of the built site (relative paths), theme/static folders excluded."""
     if not (SITE / "index.html").exists():

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import DESKTOP, SITE, site_pages
+from .conftest import DESKTOP, site_html, site_pages
 from .test_reader import _CONTRAST_JS, _REVEAL_JS, MIN_CONTRAST, _report, _verdict
 
 pytestmark = pytest.mark.browser
@@ -34,16 +34,12 @@ def _params(pages: list[Path]) -> list[Any]:
     return pages or [pytest.param(None, marks=pytest.mark.skip("site not built"))]
 
 
-def _html(rel: Path) -> str:
-    return (SITE / rel).read_text(encoding="utf-8")
-
-
 def _with_explorers(rel: Path) -> bool:
-    return 'class="cnnlib-explorer"' in _html(rel)
+    return 'class="cnnlib-explorer"' in site_html(rel)
 
 
 def _with_figures(rel: Path) -> bool:
-    html = _html(rel)
+    html = site_html(rel)
     return 'class="bd-article"' in html and any(s in html for s in ("_images/", "cnnlib-figure", 'alt="figure"'))
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 
-from .conftest import DESKTOP, PHONE, SITE
+from .conftest import DESKTOP, PHONE
 
 pytestmark = pytest.mark.browser
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup
 
-from .conftest import DESKTOP, SITE, site_pages
+from .conftest import DESKTOP, site_html, site_pages
 
 pytestmark = pytest.mark.browser
 
@@ -57,17 +57,13 @@ def _verdict(check: str, rel: Path, problems: list[str], message: str) -> None:
                     "CONTENT_KNOWN in tests/browser/test_reader.py", pytrace=False)
 
 
-def _html(rel: Path) -> str:
-    return (SITE / rel).read_text(encoding="utf-8")
-
-
 def _article(rel: Path) -> bool:
     """A page with an article (not index.html, which redirects to the introduction, nor the search page)."""
-    return 'class="bd-article"' in _html(rel)
+    return 'class="bd-article"' in site_html(rel)
 
 
 def _with_outputs(rel: Path) -> bool:
-    return _article(rel) and 'class="cell_output' in _html(rel)
+    return _article(rel) and 'class="cell_output' in site_html(rel)
 
 
 def _own_text(rel: Path) -> bool:
@@ -269,7 +265,7 @@ def test_bibliography_is_author_year_and_linked(open_page: Any) -> None:
     by_id = {e["id"]: e["label"].strip("[]") for e in entries}
     n_cites = 0
     for chapter in [p for p in PAGES if str(p).startswith("chapters/")] + [Path("intro.html")]:
-        soup = BeautifulSoup((SITE / chapter).read_text(encoding="utf-8"), "html.parser")
+        soup = BeautifulSoup(site_html(chapter), "html.parser")
         cites = [(a.get_text().strip(), a["href"].split("#")[1])
                  for a in soup.select('.bd-article a[href*="bibliography.html#id"]')]
         n_cites += len(cites)

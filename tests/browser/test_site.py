@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import SITE, book_config, site_pages, toc_chapters
+from .conftest import book_config, site_html, site_pages, toc_chapters
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,7 @@ def test_page_is_self_contained_and_error_free(open_page: Any, rel: Path) -> Non
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page, visit = open_page(rel)
-    if MATH_RE.search((SITE / rel).read_text(encoding="utf-8")):
+    if MATH_RE.search(site_html(rel)):
         # MathJax (served from _static/mathjax) typesets every formula; none fails.
         try:
             page.wait_for_function(
@@ -54,7 +54,7 @@ def test_some_page_has_math() -> None:
     """The MathJax check above is not vacuous: the intro has a formula."""
     if not PAGES:
         pytest.skip("site not built")
-    with_math = [p for p in PAGES if MATH_RE.search((SITE / p).read_text(encoding="utf-8"))]
+    with_math = [p for p in PAGES if MATH_RE.search(site_html(p))]
     assert Path("intro.html") in with_math
 
 
