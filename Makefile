@@ -20,11 +20,17 @@ ifneq ($(CIFAR10),)
 export CNNLIB_CIFAR10 := $(CIFAR10)
 endif
 
-# pytest-xdist workers: the unit tests and the chapters use the CPU, two at a time; the browser tests mostly wait for
-# Chromium, three at a time (`make test WORKERS=0` runs everything in one process).
+# pytest-xdist workers: the unit tests and the chapters two at a time; the browser tests three at a time (Chromium
+# keeps both cores busy: four were slower), the checks of one page on one worker, which loads it once
+# (tests/browser/conftest.py). `make test WORKERS=0` runs everything in one process.
 WORKERS ?= 2
 BROWSER_WORKERS ?= $(if $(filter 0,$(WORKERS)),0,3)
-NBVAL := CNNLIB_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q -p no:cacheprovider \
+# Each worker's PyTorch (and the notebooks' kernels, and the processes the tests start) gets its share of the cores:
+# two workers with two threads each on two cores run the unit tests and the chapters about twice as slowly as with
+# one thread each (bench/experiments.py --quick, two at once on the 2-core CI machine: 82 s against 40 s).
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+TEST_THREADS := $(if $(filter 0,$(WORKERS)),$(NPROC),$(shell echo $$(( $(NPROC) / $(WORKERS) > 1 ? $(NPROC) / $(WORKERS) : 1 ))))
+NBVAL := OMP_NUM_THREADS=$(TEST_THREADS) CNNLIB_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q -p no:cacheprovider \
 	-n $(WORKERS) --dist loadscope chapters/
 
 .PHONY: help book test venv assets html unit nbval nbval-w7 browser w7 chromium sync clean
@@ -74,7 +80,7 @@ sync: venv
 
 # ------------------------------------------------------------------------------------------------ the tests
 unit: venv
-	$(PY) -m pytest tests --ignore=tests/browser -q -n $(WORKERS) --durations=8
+	OMP_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest tests --ignore=tests/browser -q -n $(WORKERS) --durations=8
 
 nbval: venv
 ifeq ($(CHAPTERS),)
