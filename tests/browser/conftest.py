@@ -9,12 +9,19 @@ Environment:
         writes ``DIR/_build/html``); default ``CNNLIB_BOOK_ROOT/_build/html``. The book's sources (``_toc.yml``,
         ``_config.yml``) are still read from ``CNNLIB_BOOK_ROOT``.
     CNNLIB_CHROMIUM: the browser executable (default ``/usr/bin/chromium``, Debian's package).
+
+Loading a chapter is most of a check's time (about 3 s on an idle 2-core machine: the theme's scripts and MathJax),
+so checks that only read a page share one load of it (``shared_page``, one per worker): the page as it opens, or
+with every dropdown open and every view shown (``revealed``). Checks that click, type or add to the page open their
+own (``open_page``). Under pytest-xdist the checks of one page go to one worker
+(``pytest_xdist_make_scheduler`` below), where they find it loaded.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -115,45 +122,130 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+# Open every dropdown and show every pre-rendered explorer view (and the explorers' "not pre-computed" note).
+REVEAL_JS = """
+() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const style = document.createElement('style');
+  style.textContent = '.cnnlib-view, .cnnlib-missing { display: block !important; visibility: visible !important; '
+    + 'grid-area: auto !important; }';
+  document.head.appendChild(style);
+}
+"""
+
+
+def _load(
+    browser: Any, site: Path, rel: Path | str, viewport: tuple[int, int], theme: str | None
+) -> tuple[Any, Any, PageVisit]:
+    """A new browser context at ``viewport`` with the reader's ``theme``, every other host blocked, and ``rel``
+    loaded in it: ``(context, page, visit)``."""
+    visit = PageVisit()
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height}, service_workers="block")
+    if theme is not None:
+        # The theme reads the reader's choice from localStorage before it draws the page (layout.html).
+        assert theme in ("light", "dark"), theme
+        context.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}')")
+
+    def route(r: Any) -> None:
+        if urlparse(r.request.url).scheme in LOCAL_SCHEMES:
+            r.continue_()
+        else:
+            _record(r.request.url)
+            r.abort("blockedbyclient")
+
+    def _record(url: str) -> None:
+        if url not in visit.external:
+            visit.external.append(url)
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("request", lambda req: urlparse(req.url).scheme not in LOCAL_SCHEMES and _record(req.url))
+    page.on("pageerror", lambda exc: visit.page_errors.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and visit.console_errors.append(msg.text))
+    page.goto((site / rel).as_uri(), wait_until="load")
+    page.wait_for_timeout(150)  # let deferred scripts (theme, explorers) run
+    return context, page, visit
+
+
 @pytest.fixture
 def open_page(browser: Any, site: Path) -> Iterator[Any]:
     """``open_page(relative_path, viewport=DESKTOP, theme=None) -> (page, visit)``: the page loaded from disk, every
     other host blocked; ``viewport`` is ``(width, height)`` in CSS pixels, ``theme`` ``"light"``/``"dark"`` (the
-    reader's choice, as the theme's switch stores it) or ``None`` for the book's default."""
+    reader's choice, as the theme's switch stores it) or ``None`` for the book's default. A fresh load, for checks
+    that change the page."""
     contexts = []
 
     def _open(
         rel: Path | str, *, wait_math: bool = True, viewport: tuple[int, int] = DESKTOP, theme: str | None = None
     ) -> tuple[Any, PageVisit]:
-        visit = PageVisit()
-        width, height = viewport
-        context = browser.new_context(viewport={"width": width, "height": height}, service_workers="block")
+        context, page, visit = _load(browser, site, rel, viewport, theme)
         contexts.append(context)
-        if theme is not None:
-            # The theme reads the reader's choice from localStorage before it draws the page (layout.html).
-            assert theme in ("light", "dark"), theme
-            context.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}')")
-
-        def route(r: Any) -> None:
-            if urlparse(r.request.url).scheme in LOCAL_SCHEMES:
-                r.continue_()
-            else:
-                _record(r.request.url)
-                r.abort("blockedbyclient")
-
-        def _record(url: str) -> None:
-            if url not in visit.external:
-                visit.external.append(url)
-
-        context.route("**/*", route)
-        page = context.new_page()
-        page.on("request", lambda req: urlparse(req.url).scheme not in LOCAL_SCHEMES and _record(req.url))
-        page.on("pageerror", lambda exc: visit.page_errors.append(str(exc)))
-        page.on("console", lambda msg: msg.type == "error" and visit.console_errors.append(msg.text))
-        page.goto((site / rel).as_uri(), wait_until="load")
-        page.wait_for_timeout(150)  # let deferred scripts (theme, explorers) run
         return page, visit
 
     yield _open
     for context in contexts:
         context.close()
+
+
+# Loaded pages kept per worker: the checks of one page run one after another (see the scheduler below), in up to
+# six variants (viewport, theme, revealed).
+_SHARED_KEEP = 6
+
+
+@pytest.fixture(scope="session")
+def shared_page(browser: Any, site: Path) -> Iterator[Any]:
+    """``shared_page(relative_path, viewport=DESKTOP, theme=None, revealed=False) -> (page, visit)``: like
+    ``open_page``, but one load serves every check that asks for the same page, viewport, theme and ``revealed``
+    (every dropdown open and every pre-rendered view shown, ``REVEAL_JS``). The checks must only read the page;
+    ``visit`` collects what happened since the load."""
+    cache: OrderedDict[tuple[str, tuple[int, int], str | None, bool], tuple[Any, Any, PageVisit]] = OrderedDict()
+
+    def _get(
+        rel: Path | str, *, viewport: tuple[int, int] = DESKTOP, theme: str | None = None, revealed: bool = False
+    ) -> tuple[Any, PageVisit]:
+        key = (str(rel), tuple(viewport), theme, revealed)
+        if key not in cache:
+            context, page, visit = _load(browser, site, rel, viewport, theme)
+            if revealed:
+                page.evaluate(REVEAL_JS)
+                page.wait_for_timeout(100)  # the shown views' images decode
+            cache[key] = (context, page, visit)
+            while len(cache) > _SHARED_KEEP:
+                cache.popitem(last=False)[1][0].close()
+        cache.move_to_end(key)
+        return cache[key][1], cache[key][2]
+
+    yield _get
+    for context, _, _ in cache.values():
+        context.close()
+
+
+def _page_scope(nodeid: str, pages: list[str]) -> str:
+    """The page a check is about, from its parameters' id (``test_x[chapters/02_vgg.html-dark]``:
+    ``chapters/02_vgg``), or the check's own id when it names no page."""
+    params = nodeid.rpartition("[")[2].rstrip("]") if nodeid.endswith("]") else ""
+    for page in pages:  # longest first: "chapters/01_cost" before a page named "chapters/01"
+        if params == page or params.startswith((page + ".html", page + "-")):
+            return page
+    return nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """The checks of one page go to one worker, which loads the page once for all of them (``shared_page``).
+
+    pytest-xdist's own ``--dist loadgroup`` would do it with marks, but its marks do not reach the scheduler with
+    pytest 9 (it renames ``item._nodeid``, which pytest 9 no longer reads), so the page is read from the checks'
+    ids here. Groups are handed out largest first, as ``--dist loadscope`` does.
+    """
+    if config.getvalue("dist") not in ("load", "loadgroup", "loadscope"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    pages = sorted({str(p.with_suffix("")) for p in site_pages()}, key=len, reverse=True)
+
+    class PageScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _page_scope(nodeid, pages)
+
+    return PageScheduling(config, log)

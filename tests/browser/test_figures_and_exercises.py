@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from .conftest import DESKTOP, site_html, site_pages
-from .test_reader import _CONTRAST_JS, _REVEAL_JS, MIN_CONTRAST, _report, _verdict
+from .test_reader import _CONTRAST_JS, MIN_CONTRAST, _report, _verdict
 
 pytestmark = pytest.mark.browser
 
@@ -72,10 +72,10 @@ _EXERCISES_JS = """
 
 
 @pytest.mark.parametrize("rel", _params(CHAPTERS), ids=_id)
-def test_exercise_solutions_stay_in_their_dropdowns(open_page: Any, rel: Path) -> None:
+def test_exercise_solutions_stay_in_their_dropdowns(shared_page: Any, rel: Path) -> None:
     """Each chapter ends with Exercises; no solution's code, output or text is in sight before the reader opens
     its Solution dropdown."""
-    page, _ = open_page(rel, wait_math=False)
+    page, _ = shared_page(rel)
     found = page.evaluate(_EXERCISES_JS)
     problems = ["no Exercises section"] if found is None else found["shown"]
     _verdict("solutions", rel, problems, f"{rel}: in sight without opening a dropdown: {_report(problems)}")
@@ -132,12 +132,10 @@ _SHARPNESS_JS = """
 
 
 @pytest.mark.parametrize("rel", _params([p for p in PAGES if _with_figures(p)]), ids=_id)
-def test_figures_are_sharp_on_hidpi_screens(open_page: Any, rel: Path) -> None:
+def test_figures_are_sharp_on_hidpi_screens(shared_page: Any, rel: Path) -> None:
     """Every figure (PNG) holds at least 2 image pixels per CSS pixel it is drawn at, at 1366x900: sharp on a
     HiDPI screen (``cnnlib.style``: 2x PNGs that declare their 1x size). Every pre-rendered view is shown."""
-    page, _ = open_page(rel, viewport=DESKTOP, wait_math=False)
-    page.evaluate(_REVEAL_JS)
-    page.wait_for_timeout(100)
+    page, _ = shared_page(rel, viewport=DESKTOP, revealed=True)
     found = page.evaluate(_SHARPNESS_JS, [MIN_SCALE, MIN_FIGURE_PX])
     bad = found["bad"]
     _verdict("sharpness", rel, bad, f"{rel}: {len(bad)} of {found['checked']} figures below {MIN_SCALE}x: {_report(bad)}")
@@ -172,9 +170,9 @@ _CONTROLS_JS = """
 
 
 @pytest.mark.parametrize("rel", _params([p for p in PAGES if _with_explorers(p)]), ids=_id)
-def test_explorer_controls_offer_a_choice(open_page: Any, rel: Path) -> None:
+def test_explorer_controls_offer_a_choice(shared_page: Any, rel: Path) -> None:
     """No drop-down with one option, no slider with one position: a value the book cannot change is text."""
-    page, _ = open_page(rel, wait_math=False)
+    page, _ = shared_page(rel)
     bad = page.evaluate(_CONTROLS_JS)
     _verdict("choices", rel, bad, f"{rel}: {len(bad)} controls without a choice: {_report(bad)}")
 
@@ -217,11 +215,10 @@ def test_explorers_keep_their_size_when_a_control_changes(open_page: Any, rel: P
 
 
 @pytest.mark.parametrize("rel", _params([p for p in PAGES if _with_explorers(p)]), ids=_id)
-def test_explorer_text_is_readable_in_dark_mode(open_page: Any, rel: Path) -> None:
+def test_explorer_text_is_readable_in_dark_mode(shared_page: Any, rel: Path) -> None:
     """Every text of every pre-rendered view, the controls and the notes: contrast >= 4.5:1 on the dark theme's
     output card, and the check reads the explorers' text (it is not vacuous)."""
-    page, _ = open_page(rel, theme="dark", wait_math=False)
-    page.evaluate(_REVEAL_JS)
+    page, _ = shared_page(rel, theme="dark", revealed=True)
     texts = page.evaluate(
         "() => [...document.querySelectorAll('.cnnlib-explorer')].map(e => e.innerText.trim().length)"
     )

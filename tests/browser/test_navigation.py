@@ -159,10 +159,10 @@ def test_desktop_menu_button_collapses_and_restores_the_sidebar(open_page: Any, 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 @pytest.mark.parametrize("rel", NAV_PAGES)
-def test_no_empty_band_at_the_top(open_page: Any, rel: str, viewport: tuple[int, int]) -> None:
+def test_no_empty_band_at_the_top(shared_page: Any, rel: str, viewport: tuple[int, int]) -> None:
     """The page starts with its own header (the buttons) and sidebar, not with a band holding a second search box."""
     _require_site()
-    page, _ = open_page(rel, viewport=viewport)
+    page, _ = shared_page(rel, viewport=viewport)
     top = page.evaluate(
         """() => {
           const box = el => el ? el.getBoundingClientRect() : null;

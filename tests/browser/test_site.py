@@ -32,10 +32,10 @@ def _id(p: Any) -> str:
 
 
 @pytest.mark.parametrize("rel", PAGES or [pytest.param(None, marks=pytest.mark.skip("site not built"))], ids=_id)
-def test_page_is_self_contained_and_error_free(open_page: Any, rel: Path) -> None:
+def test_page_is_self_contained_and_error_free(shared_page: Any, rel: Path) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    page, visit = open_page(rel)
+    page, visit = shared_page(rel)
     if MATH_RE.search(site_html(rel)):
         # MathJax (served from _static/mathjax) typesets every formula; none fails.
         try:
@@ -164,8 +164,8 @@ def _expected_colab(chapter: str) -> str:
 
 
 @pytest.mark.parametrize("chapter", _chapter_params())
-def test_colab_link_points_at_the_chapter(open_page: Any, chapter: str) -> None:
-    page, _ = open_page(chapter + ".html")
+def test_colab_link_points_at_the_chapter(shared_page: Any, chapter: str) -> None:
+    page, _ = shared_page(chapter + ".html")
     hrefs = page.evaluate(
         "() => [...document.querySelectorAll('a[href*=\"colab.research.google.com\"]')].map(a => a.href)"
     )
@@ -177,3 +177,18 @@ def test_expected_colab_url_shape() -> None:
     """The helper above, on the config's own repository: owner/repo/blob/branch/chapters/NN_x.ipynb."""
     url = _expected_colab("chapters/02_vgg")
     assert re.fullmatch(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/chapters/02_vgg\.ipynb", url)
+
+
+def test_checks_of_one_page_are_scheduled_together() -> None:
+    """The scheduler's grouping (conftest.py): a page's checks share a group whatever their other parameters; a
+    check that names no page is its own group; a page whose name starts another's is not confused with it."""
+    from .conftest import _page_scope
+
+    pages = ["chapters/01_cost", "chapters/01", "intro"]
+    test = "tests/browser/test_x.py::test_y"
+    assert _page_scope(f"{test}[chapters/01_cost.html-dark]", pages) == "chapters/01_cost"
+    assert _page_scope(f"{test}[chapters/01_cost]", pages) == "chapters/01_cost"
+    assert _page_scope(f"{test}[chapters/01.html]", pages) == "chapters/01"
+    assert _page_scope(f"{test}[intro.html-phone]", pages) == "intro"
+    assert _page_scope(f"{test}[vgg_cifar]", pages) == f"{test}[vgg_cifar]"
+    assert _page_scope(test, pages) == test
