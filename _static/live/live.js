@@ -396,6 +396,10 @@
     }
 
     async useBlob(blob, label) {
+      // A new file: the last one's error no longer applies (cleared before the first await, so that a script
+      // waiting on data-error sees this file's outcome, not the last one's).
+      delete this.root.dataset.error;
+      this.say("");
       let img;
       try {
         img = await readImage(blob);
