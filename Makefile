@@ -27,7 +27,7 @@ WORKERS ?= 2
 BROWSER_WORKERS ?= $(if $(filter 0,$(WORKERS)),0,3)
 # Each worker's PyTorch (and the notebooks' kernels, and the processes the tests start) gets its share of the cores:
 # two workers with two threads each on two cores run the unit tests and the chapters about twice as slowly as with
-# one thread each (bench/experiments.py --quick, two at once on the 2-core CI machine: 82 s against 40 s).
+# one thread each (bench/experiments.py --quick, two at once on a 2-core AMD EPYC: 82 s against 40 s).
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 TEST_THREADS := $(if $(filter 0,$(WORKERS)),$(NPROC),$(shell echo $$(( $(NPROC) / $(WORKERS) > 1 ? $(NPROC) / $(WORKERS) : 1 ))))
 NBVAL := OMP_NUM_THREADS=$(TEST_THREADS) CNNLIB_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q -p no:cacheprovider \

@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from cifar_data import REPO, TARBALL, needs_tarball
 
 
+@pytest.mark.slow
 @needs_tarball
 def test_experiments_run_in_quick_mode():
     # all three experiments on 512/256 images, a few steps each; quick mode writes nothing
@@ -19,6 +22,7 @@ def test_experiments_run_in_quick_mode():
     assert len(lines) == 2 + 6 + 2, out.stdout
 
 
+@pytest.mark.slow
 def test_cpu_precision_bench_runs_in_quick_mode():
     out = subprocess.run([sys.executable, str(REPO / "bench" / "cpu_precision.py"), "--quick", "--models",
                           "vgg_cifar"], capture_output=True, text=True, timeout=300, cwd=REPO)

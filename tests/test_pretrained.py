@@ -466,6 +466,7 @@ def test_weights_folder_holds_only_small_16_bit_pairs():
     assert all((_WEIGHTS / f"{s}.safetensors").is_file() and (_WEIGHTS / f"{s}.json").is_file() for s in stems)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_name", _SHIPPED)
 def test_shipped_weights_reproduce_their_recorded_accuracy(model_name, monkeypatch):
     if not (_WEIGHTS / f"{model_name}.json").is_file():

@@ -54,6 +54,7 @@ def _tiny_config(**changes) -> TrainConfig:
     return base.replace(**changes)
 
 
+@pytest.mark.slow
 @needs_tarball
 def test_one_epoch_on_8000_images_reaches_35_percent():
     # the CPU bar: one epoch on 8,000 training images, >= 35% on 2,000 test images (chance: 10%).
@@ -186,6 +187,7 @@ def test_bf16_path_runs_and_fp16_is_refused_on_the_cpu():
             device="cpu")
 
 
+@pytest.mark.slow
 @needs_tarball
 def test_bf16_cpu_training_learns_as_well_as_fp32():
     # the same fixed run (seed, data, steps) in fp32 and in bf16 autocast: the accuracies agree within 3 points
@@ -358,6 +360,7 @@ def test_cli_bad_input_gives_a_short_error(tiny_tree, tmp_path, monkeypatch, cap
     assert "python -m cnnlib.train: error:" in err and message in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("torch.distributed.run") is None, reason="torchrun not available")
 def test_torchrun_two_cpu_processes(tiny_tree, tmp_path):
     out = tmp_path / "ddp"
