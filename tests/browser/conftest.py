@@ -231,6 +231,7 @@ def _page_scope(nodeid: str, pages: list[str]) -> str:
     return nodeid
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: without xdist, nothing to schedule
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """The checks of one page go to one worker, which loads the page once for all of them (``shared_page``).
 
