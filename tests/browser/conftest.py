@@ -177,7 +177,7 @@ def open_page(browser: Any, site: Path) -> Iterator[Any]:
     contexts = []
 
     def _open(
-        rel: Path | str, *, wait_math: bool = True, viewport: tuple[int, int] = DESKTOP, theme: str | None = None
+        rel: Path | str, *, viewport: tuple[int, int] = DESKTOP, theme: str | None = None
     ) -> tuple[Any, PageVisit]:
         context, page, visit = _load(browser, site, rel, viewport, theme)
         contexts.append(context)

@@ -86,7 +86,7 @@ def test_exercise_check_sees_what_it_should(open_page: Any) -> None:
     inside a closed dropdown are not."""
     if not CHAPTERS:
         pytest.skip("site not built")
-    page, _ = open_page(CHAPTERS[0], wait_math=False)
+    page, _ = open_page(CHAPTERS[0])
     before = page.evaluate(_EXERCISES_JS)
     if before is None:
         pytest.skip(f"{CHAPTERS[0]} has no Exercises section")
@@ -145,7 +145,7 @@ def test_sharpness_check_sees_what_it_should(open_page: Any) -> None:
     """A 1x image fails, a 2x image and a pixelated map pass."""
     if not PAGES:
         pytest.skip("site not built")
-    page, _ = open_page("intro.html", wait_math=False)
+    page, _ = open_page("intro.html")
     page.evaluate(
         """() => new Promise(done => {
              const c = document.createElement('canvas'); c.width = 400; c.height = 100;
@@ -209,7 +209,7 @@ async () => {
 @pytest.mark.parametrize("rel", _params([p for p in PAGES if _with_explorers(p)]), ids=_id)
 def test_explorers_keep_their_size_when_a_control_changes(open_page: Any, rel: Path) -> None:
     """Moving any control through all its values never changes an explorer's height (the page does not jump)."""
-    page, _ = open_page(rel, viewport=DESKTOP, wait_math=False)
+    page, _ = open_page(rel, viewport=DESKTOP)
     bad = page.evaluate(_HEIGHTS_JS)
     _verdict("stable height", rel, bad, f"{rel}: explorers change height: {_report(bad)}")
 
