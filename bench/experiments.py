@@ -219,7 +219,8 @@ def run_aux(train: CIFAR10Tensors, test: CIFAR10Tensors, *, epochs: int, device:
         rows.append({
             "experiment": "aux", "variant": "with auxiliary heads (0.3)" if aux else "without auxiliary heads",
             "aux": aux, "width_mult": width_mult, "params": _params(model), "epochs": epochs,
-            "batch_size": base.batch_size, "lr": base.lr, "train_images": len(train), "test_images": len(test),
+            "batch_size": base.batch_size, "lr": base.lr, "logit_scale": model.logit_scale,
+            "train_images": len(train), "test_images": len(test),
             "steps": steps, "history": history, "test_acc": history[-1]["test_acc"],
             "seconds": time.perf_counter() - t0, "settings": settings.reason,
         })
